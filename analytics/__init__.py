@@ -1,0 +1,1 @@
+"""salescope's analytics: framework-free functions over a dataset's frames."""
