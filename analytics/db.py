@@ -250,9 +250,7 @@ def replace_dataset(
         }
         table = Dataset.__table__  # type: ignore[attr-defined]
         if existing is None:
-            conn.execute(
-                table.insert().values(id=dataset_id, version=1, created_at=now, **values)
-            )
+            conn.execute(table.insert().values(id=dataset_id, version=1, created_at=now, **values))
         else:
             _delete_rows(conn, dataset_id)
             conn.execute(
@@ -283,7 +281,7 @@ def _frames_in_insert_order(tables: DatasetTables) -> Sequence[pd.DataFrame]:
 def _delete_rows(conn: Connection, dataset_id: str) -> None:
     for model in reversed(ROW_TABLES):
         conn.execute(
-            sa.text(f"DELETE FROM {model.__tablename__} WHERE dataset_id = :id"),  # noqa: S608
+            sa.text(f"DELETE FROM {model.__tablename__} WHERE dataset_id = :id"),
             {"id": dataset_id},
         )
 
@@ -308,23 +306,30 @@ def _bulk_insert(
     names = ["dataset_id", *columns]
     dbapi = conn.connection.driver_connection
     is_postgres = conn.dialect.name == "postgresql"
+    column_list = ", ".join(f'"{name}"' for name in names)
+    if is_postgres:
+        statement = f"COPY {table.name} ({column_list}) FROM STDIN"
+    else:
+        placeholders = ", ".join("?" for _ in names)
+        statement = f"INSERT INTO {table.name} ({column_list}) VALUES ({placeholders})"
     for start in range(0, len(frame), _CHUNK_ROWS):
         chunk = frame.iloc[start : start + _CHUNK_ROWS]
         rows = _rows_for_driver(chunk, columns, table, dataset_id)
-        if is_postgres:
-            with dbapi.cursor() as cursor:  # type: ignore[union-attr]
-                column_list = ", ".join(f'"{name}"' for name in names)
-                with cursor.copy(f"COPY {table.name} ({column_list}) FROM STDIN") as copy:
+        try:
+            if is_postgres:
+                with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
                     for row in rows:
                         copy.write_row(row)
-        else:
-            placeholders = ", ".join("?" for _ in names)
-            cursor = dbapi.cursor()  # type: ignore[union-attr]
-            cursor.executemany(
-                f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({placeholders})",  # noqa: S608
-                rows,
-            )
-            cursor.close()
+            else:
+                cursor = dbapi.cursor()  # type: ignore[union-attr]
+                cursor.executemany(statement, rows)
+                cursor.close()
+        except conn.dialect.loaded_dbapi.Error as error:
+            # Raw driver calls skip SQLAlchemy's wrapping; restore it so callers
+            # see the same IntegrityError etc. on every database.
+            raise sa.exc.DBAPIError.instance(
+                statement, None, error, conn.dialect.loaded_dbapi.Error
+            ) from error
         yield len(chunk)
 
 
@@ -345,7 +350,9 @@ def _column_values(series: pd.Series, sql_type: Any) -> list[Any]:
         return [None if value is None else json.dumps(value) for value in series.tolist()]
     if isinstance(sql_type, sa.Date | sa.DateTime):
         dates = pd.to_datetime(series)
-        text = dates.dt.strftime("%Y-%m-%d" if isinstance(sql_type, sa.Date) else "%Y-%m-%d %H:%M:%S")
+        text = dates.dt.strftime(
+            "%Y-%m-%d" if isinstance(sql_type, sa.Date) else "%Y-%m-%d %H:%M:%S"
+        )
         return [None if pd.isna(value) else value for value in text.tolist()]
     if isinstance(sql_type, sa.Integer):
         numbers = pd.array(series, dtype="Int64")

@@ -1,0 +1,1 @@
+"""Request context, DataLoaders and resolve_* functions over the analytics layer."""

@@ -1,0 +1,26 @@
+"""The typed context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analytics.store import AnalyticsStore
+from resolvers.dataloaders import DataLoaders
+
+
+@dataclass
+class Context:
+    """Built fresh per request: loaders must never leak rows between requests."""
+
+    store: AnalyticsStore
+    default_dataset: str
+    loaders: DataLoaders
+    request: Any = None
+    response: Any = None
+    request_id: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def dataset_id(self, dataset: str | None) -> str:
+        """The dataset a field works on: the one named, else the caller's default."""
+        return dataset if dataset else self.default_dataset

@@ -1,0 +1,33 @@
+"""The GraphQL schema: one small Query/Mutation class per domain, composed here."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
+
+from schema.customers import CustomerQuery
+from schema.datasets import DatasetQuery
+from schema.errors import ErrorPolicy
+from schema.reports import ReportMutation, ReportQuery
+from schema.sales import SalesQuery
+
+
+@strawberry.type
+class Query(DatasetQuery, CustomerQuery, SalesQuery, ReportQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(ReportMutation):
+    pass
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=[ErrorPolicy(), ParserCache(maxsize=512), ValidationCache(maxsize=512)],
+    )
+
+
+schema = build_schema()

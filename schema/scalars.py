@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from strawberry.scalars import JSON
+
+__all__ = ["JSON"]

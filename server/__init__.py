@@ -1,0 +1,1 @@
+"""The salescope web service: app factory, settings, logging, middleware, CLI."""

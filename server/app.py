@@ -1,0 +1,94 @@
+"""The Starlette application: GraphQL, health, middleware, shared state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from anyio import to_thread
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from analytics.cache import VersionedCache
+from analytics.db import create_db_engine, create_tables
+from analytics.store import AnalyticsStore
+from resolvers.context import Context
+from resolvers.dataloaders import DataLoaders
+from schema import schema as default_schema
+from server.middleware import RequestIdMiddleware
+from server.settings import Settings
+
+logger = structlog.get_logger("salescope.server")
+
+SERVICE_NAME = "salescope"
+SERVICE_VERSION = "0.1.0"
+
+
+class SalescopeGraphQL(GraphQL[Context, None]):
+    def __init__(self, store: AnalyticsStore, settings: Settings) -> None:
+        super().__init__(default_schema, graphql_ide="graphiql" if settings.graphiql else None)
+        self._store = store
+        self._settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        return Context(
+            store=self._store,
+            default_dataset=self._settings.default_dataset,
+            loaders=DataLoaders.create(self._store.engine),
+            request=request,
+            response=response,
+            request_id=request.scope.get("state", {}).get("request_id"),
+        )
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
+    """Build the ASGI app; ``engine`` lets tests share a database with the app."""
+    settings = settings or Settings()
+    engine = engine or create_db_engine(settings.resolved_database_url)
+    store = AnalyticsStore(engine, VersionedCache(max_entries=settings.cache_entries))
+    graphql_app = SalescopeGraphQL(store, settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await to_thread.run_sync(create_tables, engine)
+        logger.info("started", database=engine.url.render_as_string(hide_password=True))
+        yield
+        engine.dispose()
+
+    async def health(_request: Request) -> JSONResponse:
+        def ping() -> None:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await to_thread.run_sync(ping)
+        except Exception:
+            logger.exception("health check failed")
+            return JSONResponse(
+                {"status": "unhealthy", "database": "unreachable"}, status_code=503
+            )
+        return JSONResponse(
+            {"status": "healthy", "service": SERVICE_NAME, "version": SERVICE_VERSION,
+             "database": "ok"}
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    return app

@@ -1,0 +1,155 @@
+"""``salescope``: serve, generate demo data, import files, export the schema."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from tqdm import tqdm
+
+from analytics.db import create_db_engine, create_tables, list_datasets
+from analytics.errors import AnalyticsError
+from server.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except AnalyticsError as error:
+        print(f"salescope: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="salescope", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument(
+        "--demo", action="store_true", help="create the demo dataset first if the database has none"
+    )
+    serve.set_defaults(handler=_serve)
+
+    demo = commands.add_parser("demo", help="generate the deterministic demo dataset")
+    demo.add_argument("--customers", type=int, default=2000)
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--dataset", default="demo", help="dataset id (default demo)")
+    demo.set_defaults(handler=_demo)
+
+    importer = commands.add_parser("import", help="import a transactions CSV into a dataset")
+    importer.add_argument("file", type=Path)
+    importer.add_argument("--dataset", required=True, help="dataset id (replaced if it exists)")
+    importer.add_argument("--name", help="dataset name (default: the file name)")
+    importer.set_defaults(handler=_import)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.set_defaults(handler=_export_schema)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.logging import configure_logging
+
+    # Worker processes build their own Settings from the environment, so
+    # command-line overrides travel through it.
+    for name in ("host", "port", "workers"):
+        value = getattr(args, name)
+        if value is not None:
+            os.environ[f"SALESCOPE_{name.upper()}"] = str(value)
+    settings = Settings()
+    configure_logging(
+        settings.log_level, settings.log_file, settings.log_file_max_bytes, settings.log_file_backups
+    )
+    if args.demo:
+        engine = create_db_engine(settings.resolved_database_url)
+        create_tables(engine)
+        if not list_datasets(engine):
+            from analytics.demo import create_demo_dataset
+
+            create_demo_dataset(engine, customers=settings.demo_customers)
+        engine.dispose()
+    uvicorn.run(
+        "server.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from analytics.demo import create_demo_dataset
+
+    settings = Settings()
+    engine = create_db_engine(settings.resolved_database_url)
+    create_tables(engine)
+    with _progress_bar(f"demo {args.dataset}") as progress:
+        dataset = create_demo_dataset(
+            engine,
+            dataset_id=args.dataset,
+            customers=args.customers,
+            seed=args.seed,
+            progress=progress,
+        )
+    print(f"dataset {dataset.id!r}: {dataset.rows_imported} order lines (version {dataset.version})")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from analytics.ingest import import_transactions
+
+    if not args.file.is_file():
+        print(f"salescope: error: {args.file}: no such file", file=sys.stderr)
+        return 2
+    settings = Settings()
+    engine = create_db_engine(settings.resolved_database_url)
+    create_tables(engine)
+    with _progress_bar(f"import {args.file.name}") as progress:
+        result = import_transactions(
+            engine, args.file, args.dataset, name=args.name, progress=progress
+        )
+    print(
+        f"dataset {result.dataset.id!r} (version {result.dataset.version}): "
+        f"{result.rows_imported} rows, {result.customers} customers, {result.orders} orders, "
+        f"revenue {result.revenue:,.2f}"
+    )
+    return 0
+
+
+def _export_schema(_args: argparse.Namespace) -> int:
+    from schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+    return 0
+
+
+@contextmanager
+def _progress_bar(description: str) -> Iterator[Callable[[float, str], None]]:
+    with tqdm(total=100, desc=description, unit="%", file=sys.stderr, leave=True) as bar:
+
+        def update(fraction: float, stage: str) -> None:
+            target = round(max(0.0, min(fraction, 1.0)) * 100)
+            if target > bar.n:
+                bar.update(target - bar.n)
+            bar.set_postfix_str(stage, refresh=False)
+
+        yield update
+        bar.update(100 - bar.n)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
