@@ -26,7 +26,11 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
-        extensions=[ErrorPolicy(), ParserCache(maxsize=512), ValidationCache(maxsize=512)],
+        extensions=[
+            ErrorPolicy,
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+        ],
     )
 
 
