@@ -35,13 +35,13 @@ class VersionedCache:
             if full_key in self._entries:
                 self._entries.move_to_end(full_key)
                 self.hits += 1
-                return self._entries[full_key]  # type: ignore[no-any-return]
+                return self._entries[full_key]
             lock = self._locks.setdefault(full_key, threading.Lock())
         with lock:
             with self._guard:
                 if full_key in self._entries:
                     self.hits += 1
-                    return self._entries[full_key]  # type: ignore[no-any-return]
+                    return self._entries[full_key]
                 self.misses += 1
             value = compute()
             with self._guard:

@@ -209,7 +209,8 @@ def get_dataset_version(engine: Engine, dataset_id: str) -> int:
 
 def list_datasets(engine: Engine) -> list[Dataset]:
     with engine.connect() as conn:
-        rows = conn.execute(select(Dataset).order_by(Dataset.created_at, Dataset.id)).all()
+        table = Dataset.__table__  # type: ignore[attr-defined]
+        rows = conn.execute(select(Dataset).order_by(table.c.created_at, table.c.id)).all()
     return [Dataset.model_validate(row._mapping) for row in rows]
 
 

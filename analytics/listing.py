@@ -69,7 +69,9 @@ def list_customers(
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise InvalidArgumentError(f"first: expected 1..{MAX_PAGE_SIZE}, got {limit}")
     if offset < 0:
-        raise InvalidArgumentError(f"after: expected a cursor from this listing, got offset {offset}")
+        raise InvalidArgumentError(
+            f"after: expected a cursor from this listing, got offset {offset}"
+        )
     selected = summary[_mask(summary, filter_spec)] if filter_spec else summary
     ordered = selected.sort_values(
         [sort_field.value, "external_id"],

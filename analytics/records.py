@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -77,7 +78,7 @@ def _select_rows(
     order_by: Sequence[Any] = (),
 ) -> Iterator[R]:
     """Rows of ``model`` whose ``column`` is in the keys: one statement per dataset."""
-    columns = [getattr(model, name) for name in record_type.__dataclass_fields__]
+    columns = [getattr(model, field.name) for field in dataclasses.fields(record_type)]  # type: ignore[arg-type]
     with engine.connect() as conn:
         for dataset_id, ids in _by_dataset(keys).items():
             statement = (
@@ -92,7 +93,7 @@ def _select_rows(
 def fetch_orders_by_customer(engine: Engine, keys: Sequence[Key]) -> list[list[OrderRecord]]:
     """Each customer's orders, newest first, in the order of ``keys``."""
     found: dict[Key, list[OrderRecord]] = defaultdict(list)
-    newest_first = (sa.desc(Order.order_date), sa.desc(Order.id))
+    newest_first = (sa.desc(Order.order_date), sa.desc(Order.id))  # type: ignore[call-overload]
     for record in _select_rows(engine, Order, OrderRecord, "customer_id", keys, newest_first):
         found[(record.dataset_id, record.customer_id)].append(record)
     return [found.get(key, []) for key in keys]
@@ -102,7 +103,12 @@ def fetch_items_by_order(engine: Engine, keys: Sequence[Key]) -> list[list[Order
     """Each order's lines, in file order, in the order of ``keys``."""
     found: dict[Key, list[OrderItemRecord]] = defaultdict(list)
     for record in _select_rows(
-        engine, OrderItem, OrderItemRecord, "order_id", keys, (sa.asc(OrderItem.id),)
+        engine,
+        OrderItem,
+        OrderItemRecord,
+        "order_id",
+        keys,
+        (sa.asc(OrderItem.id),),  # type: ignore[call-overload]
     ):
         found[(record.dataset_id, record.order_id)].append(record)
     return [found.get(key, []) for key in keys]

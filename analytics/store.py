@@ -40,9 +40,7 @@ class AnalyticsStore:
             dataset_id, version, _FRAMES_KEY, lambda: load_frames(self.engine, dataset_id, version)
         )
 
-    def compute(
-        self, dataset_id: str, key: Hashable, analysis: Callable[[DatasetFrames], T]
-    ) -> T:
+    def compute(self, dataset_id: str, key: Hashable, analysis: Callable[[DatasetFrames], T]) -> T:
         """Return ``analysis(frames)`` for the dataset's current version, cached under ``key``.
 
         ``key`` must identify the analysis and all of its arguments.

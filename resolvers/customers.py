@@ -80,4 +80,3 @@ async def resolve_report(
         ("report", customer_id),
         lambda frames: build_customer_report(frames, customer_id),
     )
-

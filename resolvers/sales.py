@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from analytics.customers import SatisfactionResult, summarize_satisfaction
 from analytics.kpis import KpisResult, compute_kpis
 from analytics.periods import DateRange
 from analytics.sales import (
@@ -16,12 +17,13 @@ from analytics.sales import (
     summarize_categories,
     summarize_sales_reps,
 )
-from analytics.customers import SatisfactionResult, summarize_satisfaction
 from resolvers._utils import off_loop
 from resolvers.context import Context
 
 
-async def resolve_kpis(context: Context, dataset: str | None, period: DateRange | None) -> KpisResult:
+async def resolve_kpis(
+    context: Context, dataset: str | None, period: DateRange | None
+) -> KpisResult:
     return await off_loop(
         context.store.compute,
         context.dataset_id(dataset),

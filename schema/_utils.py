@@ -15,7 +15,9 @@ def convert(cls: type[T], source: Any, **overrides: Any) -> T:
     """
     definition = get_object_definition(cls, strict=True)
     values = {
-        field.python_name: overrides.get(field.python_name, getattr(source, field.python_name, None))
+        field.python_name: overrides.get(
+            field.python_name, getattr(source, field.python_name, None)
+        )
         for field in definition.fields
         if field.base_resolver is None
     }

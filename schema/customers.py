@@ -132,9 +132,7 @@ class Customer:
         )
 
     @strawberry.field(description="The customer's orders, newest first.")
-    async def orders(
-        self, info: Info[Context, None], first: int | None = None
-    ) -> list[Order]:
+    async def orders(self, info: Info[Context, None], first: int | None = None) -> list[Order]:
         records = await resolve_customer_orders(info.context, self.dataset_id, self.pk)
         if first is not None:
             records = records[: max(first, 0)]
@@ -216,7 +214,7 @@ class CustomerQuery:
         self,
         info: Info[Context, None],
         dataset: strawberry.ID | None = None,
-        filter: CustomerFilter | None = None,  # noqa: A002 - the GraphQL argument name
+        filter: CustomerFilter | None = None,
         order_by: CustomerOrder | None = None,
         first: Annotated[
             int, strawberry.argument(description=f"Page size, 1..{MAX_PAGE_SIZE}.")
@@ -253,7 +251,7 @@ class CustomerQuery:
 
     @strawberry.field(description="One customer by its id in the source data.")
     async def customer(
-        self, info: Info[Context, None], id: strawberry.ID, dataset: strawberry.ID | None = None  # noqa: A002
+        self, info: Info[Context, None], id: strawberry.ID, dataset: strawberry.ID | None = None
     ) -> Customer | None:
         found = await resolve_customer(info.context, dataset, str(id))
         return None if found is None else Customer.from_summary(*found)
@@ -270,7 +268,9 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(cursor)
         offset = int(text.removeprefix(_CURSOR_PREFIX))
     except ValueError as error:
-        raise InvalidArgumentError(f"after: {cursor!r} is not a cursor from this listing") from error
+        raise InvalidArgumentError(
+            f"after: {cursor!r} is not a cursor from this listing"
+        ) from error
     if offset < 0:
         raise InvalidArgumentError(f"after: {cursor!r} is not a cursor from this listing")
     return offset

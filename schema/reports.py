@@ -67,7 +67,9 @@ class CustomerReport:
         )
 
 
-async def _report(info: Info[Context, None], dataset: strawberry.ID | None, customer_id: strawberry.ID) -> CustomerReport:
+async def _report(
+    info: Info[Context, None], dataset: strawberry.ID | None, customer_id: strawberry.ID
+) -> CustomerReport:
     return CustomerReport.from_result(await resolve_report(info.context, dataset, str(customer_id)))
 
 

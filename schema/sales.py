@@ -206,7 +206,7 @@ class SalesQuery:
         dataset: strawberry.ID | None = None,
         limit: int = 10,
     ) -> JSON:
-        return (await resolve_top_customers(info.context, dataset, limit)).figure
+        return (await resolve_top_customers(info.context, dataset, limit)).figure  # type: ignore[return-value]
 
     @strawberry.field(description="Plotly figure of categoryPerformance.")
     async def category_performance_figure(
@@ -215,7 +215,7 @@ class SalesQuery:
         dataset: strawberry.ID | None = None,
         period: DateRangeInput | None = None,
     ) -> JSON:
-        return (await resolve_category_performance(info.context, dataset, to_range(period))).figure
+        return (await resolve_category_performance(info.context, dataset, to_range(period))).figure  # type: ignore[return-value]
 
     @strawberry.field(description="Plotly figure of salesReps.")
     async def sales_reps_figure(
@@ -224,7 +224,7 @@ class SalesQuery:
         dataset: strawberry.ID | None = None,
         period: DateRangeInput | None = None,
     ) -> JSON:
-        return (await resolve_sales_reps(info.context, dataset, to_range(period))).figure
+        return (await resolve_sales_reps(info.context, dataset, to_range(period))).figure  # type: ignore[return-value]
 
     @strawberry.field
     async def satisfaction(

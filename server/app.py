@@ -73,12 +73,14 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             await to_thread.run_sync(ping)
         except Exception:
             logger.exception("health check failed")
-            return JSONResponse(
-                {"status": "unhealthy", "database": "unreachable"}, status_code=503
-            )
+            return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
         return JSONResponse(
-            {"status": "healthy", "service": SERVICE_NAME, "version": SERVICE_VERSION,
-             "database": "ok"}
+            {
+                "status": "healthy",
+                "service": SERVICE_NAME,
+                "version": SERVICE_VERSION,
+                "database": "ok",
+            }
         )
 
     app = Starlette(

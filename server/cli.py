@@ -69,7 +69,10 @@ def _serve(args: argparse.Namespace) -> int:
             os.environ[f"SALESCOPE_{name.upper()}"] = str(value)
     settings = Settings()
     configure_logging(
-        settings.log_level, settings.log_file, settings.log_file_max_bytes, settings.log_file_backups
+        settings.log_level,
+        settings.log_file,
+        settings.log_file_max_bytes,
+        settings.log_file_backups,
     )
     if args.demo:
         engine = create_db_engine(settings.resolved_database_url)
@@ -105,7 +108,9 @@ def _demo(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=progress,
         )
-    print(f"dataset {dataset.id!r}: {dataset.rows_imported} order lines (version {dataset.version})")
+    print(
+        f"dataset {dataset.id!r}: {dataset.rows_imported} order lines (version {dataset.version})"
+    )
     return 0
 
 

@@ -4,5 +4,5 @@ from analytics.records import OrderItemRecord, fetch_items_by_order
 from resolvers.dataloaders._base import EngineLoader
 
 
-class ItemsByOrderLoader(EngineLoader["list[OrderItemRecord]"]):
+class ItemsByOrderLoader(EngineLoader[list[OrderItemRecord]]):
     fetch = staticmethod(fetch_items_by_order)

@@ -4,5 +4,5 @@ from analytics.records import ProductRecord, fetch_products
 from resolvers.dataloaders._base import EngineLoader
 
 
-class ProductByIdLoader(EngineLoader["ProductRecord | None"]):
+class ProductByIdLoader(EngineLoader[ProductRecord | None]):
     fetch = staticmethod(fetch_products)

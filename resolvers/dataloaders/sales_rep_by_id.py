@@ -4,5 +4,5 @@ from analytics.records import SalesRepRecord, fetch_sales_reps
 from resolvers.dataloaders._base import EngineLoader
 
 
-class SalesRepByIdLoader(EngineLoader["SalesRepRecord | None"]):
+class SalesRepByIdLoader(EngineLoader[SalesRepRecord | None]):
     fetch = staticmethod(fetch_sales_reps)

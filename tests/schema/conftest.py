@@ -20,7 +20,9 @@ def execute(tiny_dataset: Engine) -> Execute:
     store = AnalyticsStore(tiny_dataset)
 
     async def run(query: str, variables: dict[str, Any] | None = None, *, errors: bool = False):
-        context = Context(store=store, default_dataset="tiny", loaders=DataLoaders.create(tiny_dataset))
+        context = Context(
+            store=store, default_dataset="tiny", loaders=DataLoaders.create(tiny_dataset)
+        )
         result = await schema.execute(query, variable_values=variables, context_value=context)
         if errors:
             assert result.errors, "expected errors"

@@ -29,7 +29,11 @@ query Customer($id: ID!) {
 """
 
 NESTED_PAGE_QUERY = """
-query { customers(first: 100) { edges { node { id orders { id items { amount product { sku } } } } } } }
+query {
+  customers(first: 100) {
+    edges { node { id orders { id items { amount product { sku } } } } }
+  }
+}
 """
 
 
@@ -53,7 +57,10 @@ async def test_customers_page_through_with_cursors(execute: Execute) -> None:
 async def test_customers_sort_by_lifetime_value_and_filter(execute: Execute) -> None:
     data = await execute(
         CUSTOMERS_QUERY,
-        {"orderBy": {"field": "LIFETIME_VALUE", "direction": "DESC"}, "filter": {"region": "north"}},
+        {
+            "orderBy": {"field": "LIFETIME_VALUE", "direction": "DESC"},
+            "filter": {"region": "north"},
+        },
     )
     nodes = [e["node"] for e in data["customers"]["edges"]]
     assert [(n["id"], n["lifetimeValue"], n["orderCount"]) for n in nodes] == [
@@ -114,7 +121,9 @@ async def test_nested_page_costs_a_constant_number_of_statements(
         # Warm the frame cache so only the per-request statements are counted.
         store.frames("tiny")
         statements.clear()
-        context = Context(store=store, default_dataset="tiny", loaders=DataLoaders.create(tiny_dataset))
+        context = Context(
+            store=store, default_dataset="tiny", loaders=DataLoaders.create(tiny_dataset)
+        )
         result = await schema.execute(NESTED_PAGE_QUERY, context_value=context)
     finally:
         sa.event.remove(tiny_dataset, "before_cursor_execute", count)
