@@ -23,13 +23,13 @@ CUSTOMER_SUMMARY_COLUMNS = [
 
 class SatisfactionBucket(NamedTuple):
     score: str
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose: the API field
 
 
 class RegionSatisfaction(NamedTuple):
     region: str
     average: float
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose: the API field
 
 
 @dataclass(frozen=True)

@@ -108,7 +108,9 @@ def compute_kpis(
     in_scope = lines_before(lines, as_of) if period is None else current.mask(dates)
     total_revenue = float(revenue[in_scope].sum())
     order_count = int(lines.loc[in_scope, "order_id"].nunique())
-    total_lifetime_value = float(revenue[lines_before(lines, current.end + dt.timedelta(days=1))].sum())
+    total_lifetime_value = float(
+        revenue[lines_before(lines, current.end + dt.timedelta(days=1))].sum()
+    )
 
     current_buyers = pd.Index(lines.loc[current.mask(dates), "customer_id"].unique())
     previous_buyers = pd.Index(lines.loc[previous.mask(dates), "customer_id"].unique())

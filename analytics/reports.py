@@ -168,16 +168,14 @@ def _favourite_products(
         quantity=("quantity", "sum"), revenue=("revenue", "sum")
     )
     products = frames.products.set_index("product_id")
-    totals["sku"] = totals.index.map(products["sku"])
-    totals["name"] = totals.index.map(products["name"])
+    totals["sku"] = products["sku"].reindex(totals.index).to_numpy()
+    totals["name"] = products["name"].reindex(totals.index).to_numpy()
     totals["sort_sku"] = totals["sku"].astype("str")
-    top = totals.sort_values(
-        ["revenue", "sort_sku"], ascending=[False, True], kind="stable"
-    ).head(FAVOURITE_PRODUCTS)
+    top = totals.sort_values(["revenue", "sort_sku"], ascending=[False, True], kind="stable").head(
+        FAVOURITE_PRODUCTS
+    )
     return tuple(
-        FavouriteProduct(
-            _optional_str(sku), _optional_str(name), float(quantity), float(value)
-        )
+        FavouriteProduct(_optional_str(sku), _optional_str(name), float(quantity), float(value))
         for sku, name, quantity, value in zip(
             top["sku"], top["name"], top["quantity"], top["revenue"], strict=True
         )

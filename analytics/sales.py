@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from analytics import charts
@@ -128,7 +127,9 @@ def _lines_in(frames: DatasetFrames, period: DateRange | None) -> pd.DataFrame:
     return lines[period.mask(lines["order_date"])]
 
 
-def _group_labels(frames: DatasetFrames, lines: pd.DataFrame, group_by: RevenueGroupBy) -> pd.Series:
+def _group_labels(
+    frames: DatasetFrames, lines: pd.DataFrame, group_by: RevenueGroupBy
+) -> pd.Series:
     if group_by is RevenueGroupBy.CATEGORY:
         labels = lines["category"]
     elif group_by is RevenueGroupBy.REGION:
@@ -192,8 +193,8 @@ def compute_revenue_series(
     if group_by is None:
         grouped = table.groupby("start").agg(revenue=("revenue", "sum"))
         grouped["orders"] = count_orders(table, ["start"], keys_follow_order=True)
-        span = _span(grouped.index, period, granularity)
-        grouped = grouped.reindex(span, fill_value=0)
+        grouped.index = pd.DatetimeIndex(grouped.index).as_unit("us")
+        grouped = grouped.reindex(_span(grouped.index, period, granularity), fill_value=0)
         points = tuple(
             RevenuePoint(_date(start), float(revenue), int(orders))
             for start, revenue, orders in zip(
@@ -254,8 +255,7 @@ def _span(starts: pd.Index, period: DateRange | None, granularity: Granularity) 
     else:
         return pd.DatetimeIndex([], name="start")
     buckets = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
-    unit, _ = np.datetime_data(starts.dtype)
-    return pd.DatetimeIndex(buckets.start_time.as_unit(unit), name="start")
+    return pd.DatetimeIndex(buckets.start_time.as_unit("us"), name="start")
 
 
 def rank_top_customers(frames: DatasetFrames, limit: int = 10) -> TopCustomersResult:
@@ -275,7 +275,9 @@ def rank_top_customers(frames: DatasetFrames, limit: int = 10) -> TopCustomersRe
         are broken by external id ascending.
     """
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidArgumentError(f"limit: expected an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+        raise InvalidArgumentError(
+            f"limit: expected an integer from 1 to {MAX_LIMIT}, got {limit!r}"
+        )
     summary = summarize_customers(frames)
     top = summary[summary["order_count"] > 0].sort_values(
         ["lifetime_value", "external_id"], ascending=[False, True], kind="stable"
@@ -339,22 +341,21 @@ def summarize_categories(
         customers=("customer_id", "nunique"),
     )
     grouped["orders"] = count_orders(table, ["category"])
-    grouped = (
-        grouped.reset_index()
-        .sort_values(["revenue", "category"], ascending=[False, True], kind="stable")
+    grouped = grouped.reset_index().sort_values(
+        ["revenue", "category"], ascending=[False, True], kind="stable"
     )
     total = float(table["revenue"].sum())
     items = tuple(
         CategoryPerformance(
-            category=str(row.category),
-            revenue=float(row.revenue),
-            orders=int(row.orders),
-            quantity=float(row.quantity),
-            customers=int(row.customers),
-            revenue_share=float(row.revenue) / total if total else 0.0,
-            average_order_value=average_order_value(float(row.revenue), int(row.orders)),
+            category=str(row["category"]),
+            revenue=float(row["revenue"]),
+            orders=int(row["orders"]),
+            quantity=float(row["quantity"]),
+            customers=int(row["customers"]),
+            revenue_share=float(row["revenue"]) / total if total else 0.0,
+            average_order_value=average_order_value(float(row["revenue"]), int(row["orders"])),
         )
-        for row in grouped.itertuples(index=False)
+        for row in grouped.to_dict("records")
     )
     figure = charts.bar_figure(
         [item.category for item in items],
@@ -408,15 +409,17 @@ def summarize_sales_reps(
     )
     items = tuple(
         SalesRepPerformance(
-            sales_rep_id=int(row.sales_rep_id),
-            name=None if pd.isna(row.name) else str(row.name),
-            region=None if pd.isna(row.region) else str(row.region),
-            orders_closed=int(row.orders_closed),
-            revenue=float(row.revenue),
-            customers=int(row.customers),
-            average_order_value=average_order_value(float(row.revenue), int(row.orders_closed)),
+            sales_rep_id=int(row["sales_rep_id"]),
+            name=None if pd.isna(row["name"]) else str(row["name"]),
+            region=None if pd.isna(row["region"]) else str(row["region"]),
+            orders_closed=int(row["orders_closed"]),
+            revenue=float(row["revenue"]),
+            customers=int(row["customers"]),
+            average_order_value=average_order_value(
+                float(row["revenue"]), int(row["orders_closed"])
+            ),
         )
-        for row in merged.itertuples(index=False)
+        for row in merged.to_dict("records")
     )
     figure = charts.bar_figure(
         [item.name or f"Rep {item.sales_rep_id}" for item in items],
