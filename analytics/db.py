@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import JSON, Column, Field, SQLModel, select
 
-from analytics.errors import DatasetNotFoundError
+from analytics.errors import DatasetNotFoundError, InvalidArgumentError
 
 ProgressCallback = Callable[[float, str], None]
+# Called with what was just committed, e.g. to snapshot frames without reading them back.
+PublishCallback = Callable[["Dataset", "DatasetTables"], object]
 
 
 def _utcnow() -> dt.datetime:
@@ -188,6 +191,19 @@ class DatasetSource:
     rows_rejected: int = 0
 
 
+_DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_dataset_id(dataset_id: str) -> str:
+    """Dataset ids name folders under the data dir, so only safe characters pass."""
+    if not _DATASET_ID.match(dataset_id):
+        raise InvalidArgumentError(
+            f"dataset: {dataset_id!r} is not a valid id (1-64 letters, digits, '_', '-', '.', "
+            "starting with a letter or digit)"
+        )
+    return dataset_id
+
+
 def get_dataset(engine: Engine, dataset_id: str) -> Dataset:
     with engine.connect() as conn:
         row = conn.execute(select(Dataset).where(Dataset.id == dataset_id)).first()
@@ -229,6 +245,7 @@ def replace_dataset(
     An existing dataset's rows are replaced and its version bumped; on any
     failure the transaction rolls back and the database is left as it was.
     """
+    check_dataset_id(dataset_id)
     source = source or DatasetSource()
     total_rows = sum(len(frame) for frame in _frames_in_insert_order(tables)) or 1
     written = 0

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from analytics import db
-from analytics.db import DatasetSource, DatasetTables, ProgressCallback
+from analytics.db import DatasetSource, DatasetTables, ProgressCallback, PublishCallback
 
 START = dt.date(2022, 1, 1)
 END = dt.date(2025, 12, 31)
@@ -83,7 +83,7 @@ BEHAVIOURS: tuple[tuple[str, float, float, float], ...] = (
     ("one-time", 0.15, 0.0, 3.0),
 )
 # Nov/Dec peak, summer dip.
-_MONTH_WEIGHTS = np.array([0.85, 0.8, 0.95, 0.95, 1.0, 0.85, 0.72, 0.78, 0.95, 1.05, 1.4, 1.75])
+_MONTH_WEIGHTS = np.array([0.9, 0.85, 0.95, 0.95, 1.0, 0.85, 0.72, 0.78, 0.95, 1.05, 1.35, 1.6])
 _YEARLY_GROWTH = 0.08
 
 
@@ -105,7 +105,7 @@ def generate_demo_tables(customers: int = 2000, seed: int = 42) -> DatasetTables
     if customers < 1:
         raise ValueError("customers must be at least 1")
     rng = np.random.default_rng(seed)
-    days = pd.date_range(START, END, freq="D")
+    days = pd.date_range(START, END, freq="D", unit="ns")
     day_count = len(days)
 
     products = _products(rng)
@@ -116,7 +116,7 @@ def generate_demo_tables(customers: int = 2000, seed: int = 42) -> DatasetTables
     # uniformly (or with exponential decay) in seasonal time and mapping back
     # gives seasonality for every customer at once, without per-customer loops.
     weights = _MONTH_WEIGHTS[days.month.to_numpy() - 1] * np.where(
-        days.dayofweek.to_numpy() >= 5, 1.15, 1.0
+        days.day_of_week.to_numpy() >= 5, 1.15, 1.0
     )
     weights = weights * (1 + _YEARLY_GROWTH) ** (np.arange(day_count) / 365.25)
     cumulative = np.concatenate([[0.0], np.cumsum(weights)])
@@ -216,6 +216,7 @@ def create_demo_dataset(
     customers: int = 2000,
     seed: int = 42,
     progress: ProgressCallback | None = None,
+    publish: PublishCallback | None = None,
 ) -> db.Dataset:
     """Generate the demo store and write it as ``dataset_id`` (replacing it).
 
@@ -231,6 +232,8 @@ def create_demo_dataset(
         Random seed.
     progress
         Called with ``(fraction, stage)``: ``generating``, then ``writing ...``.
+    publish
+        Called with the dataset and its tables once the write has committed.
 
     Returns
     -------
@@ -244,7 +247,7 @@ def create_demo_dataset(
         if progress is not None:
             progress(0.3 + 0.7 * fraction, stage)
 
-    return db.replace_dataset(
+    dataset = db.replace_dataset(
         engine,
         dataset_id,
         "Demo store",
@@ -253,6 +256,9 @@ def create_demo_dataset(
         source=DatasetSource(format="demo", rows_read=len(tables.order_items)),
         progress=writing,
     )
+    if publish is not None:
+        publish(dataset, tables)
+    return dataset
 
 
 class _People:
@@ -276,9 +282,9 @@ class _People:
 def _customers(rng: np.random.Generator, count: int, days: pd.DatetimeIndex) -> _People:
     day_count = len(days)
     # Acquisition grows over time: signups sampled by inverse CDF of a rising rate.
-    signup_weights = np.exp(np.linspace(0.0, 1.1, day_count)) * _MONTH_WEIGHTS[
-        days.month.to_numpy() - 1
-    ]
+    signup_weights = (
+        np.exp(np.linspace(0.0, 0.8, day_count)) * _MONTH_WEIGHTS[days.month.to_numpy() - 1]
+    )
     signup_cdf = np.cumsum(signup_weights) / signup_weights.sum()
     signup_day = np.sort(np.searchsorted(signup_cdf, rng.random(count), side="right"))
     signup_day = np.minimum(signup_day, day_count - 1)
@@ -287,9 +293,7 @@ def _customers(rng: np.random.Generator, count: int, days: pd.DatetimeIndex) -> 
     shares = np.array([share for _, share, _, _ in BEHAVIOURS])
     behaviour = rng.choice(len(BEHAVIOURS), size=count, p=shares / shares.sum())
     names = np.array([name for name, _, _, _ in BEHAVIOURS])[behaviour]
-    rate = np.array([rate for _, _, rate, _ in BEHAVIOURS])[behaviour] * rng.gamma(
-        4.0, 0.25, count
-    )
+    rate = np.array([rate for _, _, rate, _ in BEHAVIOURS])[behaviour] * rng.gamma(4.0, 0.25, count)
     decay_per_year = np.where(names == "lapsing", rng.uniform(0.8, 2.0, count), 0.0)
 
     last_day = np.full(count, day_count - 1)
@@ -309,10 +313,11 @@ def _customers(rng: np.random.Generator, count: int, days: pd.DatetimeIndex) -> 
     for index, region_countries in enumerate(REGIONS.values()):
         members = region_index == index
         # Most customers are domestic; the region's other countries share the rest.
+        share = np.clip((country_choice[members] - 0.8) / 0.2, 0.0, 0.999)
         picks = np.where(
             country_choice[members] < 0.8,
             0,
-            1 + (country_choice[members] * 1000).astype(np.int64) % max(len(region_countries) - 1, 1),
+            1 + (share * (len(region_countries) - 1)).astype(np.int64),
         )
         picks = np.minimum(picks, len(region_countries) - 1)
         countries[members] = np.array(region_countries, dtype=object)[picks]
@@ -357,7 +362,7 @@ def _products(rng: np.random.Generator) -> pd.DataFrame:
     rows: list[dict[str, object]] = []
     for category, typical_price, count, extra_quantity in CATEGORIES:
         words = _PRODUCT_WORDS[category]
-        prefix = "".join(word[0] for word in category.replace("&", " ").split()).upper()
+        prefix = category[:3].upper()
         for number in range(count):
             adjective = _ADJECTIVES[number % len(_ADJECTIVES)]
             noun = words[(number // len(_ADJECTIVES) + number) % len(words)]

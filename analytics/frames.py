@@ -7,13 +7,17 @@ definition of a number serves GraphQL, REST, askAI and charts alike.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import uuid
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from analytics.db import DatasetTables, check_dataset_id
 from analytics.periods import default_as_of
 
 _CUSTOMER_COLUMNS = [
@@ -152,3 +156,60 @@ def load_frames(engine: Engine, dataset_id: str, version: int) -> DatasetFrames:
             _LINE_COLUMNS,
         )
     return build_frames(dataset_id, version, customers, products, sales_reps, orders, items)
+
+
+def frames_from_tables(dataset_id: str, version: int, tables: DatasetTables) -> DatasetFrames:
+    """Frames straight from the tables just written, without reading them back."""
+    columns = {
+        "customers": _CUSTOMER_COLUMNS,
+        "products": _PRODUCT_COLUMNS,
+        "sales_reps": _SALES_REP_COLUMNS,
+        "orders": _ORDER_COLUMNS,
+    }
+    shaped = {}
+    for name, wanted in columns.items():
+        frame = getattr(tables, name).rename(columns={"id": wanted[0]})
+        shaped[name] = frame.reindex(columns=wanted)
+    items = tables.order_items.reindex(columns=["id", *_LINE_COLUMNS]).drop(columns="id")
+    return build_frames(dataset_id, version, items=items, **shaped)
+
+
+_FRAME_NAMES = ("customers", "products", "sales_reps", "orders", "lines")
+
+
+def save_snapshot(frames: DatasetFrames, directory: Path) -> Path:
+    """Write the frames as Parquet under ``directory/<dataset>/v<version>``.
+
+    A snapshot is immutable (a version never changes), so it is written to a
+    temporary folder and renamed into place; older versions are removed.
+    """
+    check_dataset_id(frames.dataset_id)
+    home = directory / frames.dataset_id
+    target = home / f"v{frames.version}"
+    if target.exists():
+        return target
+    staging = home / f".tmp-{uuid.uuid4().hex}"
+    staging.mkdir(parents=True)
+    try:
+        for name in _FRAME_NAMES:
+            getattr(frames, name).to_parquet(staging / f"{name}.parquet", index=False)
+        staging.rename(target)
+    except FileExistsError:
+        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for old in home.iterdir():
+        if old != target and not old.name.startswith(".tmp-"):
+            shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def load_snapshot(directory: Path, dataset_id: str, version: int) -> DatasetFrames | None:
+    """The frames saved for exactly this version, or ``None`` when there are none."""
+    check_dataset_id(dataset_id)
+    folder = directory / dataset_id / f"v{version}"
+    if not folder.is_dir():
+        return None
+    loaded = {name: pd.read_parquet(folder / f"{name}.parquet") for name in _FRAME_NAMES}
+    return DatasetFrames(dataset_id=dataset_id, version=version, **loaded)

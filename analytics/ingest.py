@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from analytics import db
-from analytics.db import DatasetSource, DatasetTables, ProgressCallback
+from analytics.db import DatasetSource, DatasetTables, ProgressCallback, PublishCallback
 from analytics.errors import AnalyticsError
 
 
@@ -142,6 +142,7 @@ def import_transactions(
     dataset_id: str,
     name: str | None = None,
     progress: ProgressCallback | None = None,
+    publish: PublishCallback | None = None,
 ) -> ImportResult:
     """Read a transactions CSV and make it the whole content of a dataset.
 
@@ -161,6 +162,8 @@ def import_transactions(
     progress
         Called with ``(fraction, stage)``; stages are ``reading``,
         ``validating``, ``building`` and ``writing ...``.
+    publish
+        Called with the dataset and its tables once the write has committed.
 
     Returns
     -------
@@ -180,6 +183,8 @@ def import_transactions(
         source=parsed.source,
         progress=_scaled(progress, 0.6, 1.0),
     )
+    if publish is not None:
+        publish(dataset, parsed.tables)
     return ImportResult(
         dataset=dataset,
         rows_read=parsed.rows_read,
@@ -297,8 +302,7 @@ def parse_transactions(
 
     used = frame[list(dict.fromkeys(mapping.values()))]
     keep = ~used.isna().all(axis=1).to_numpy()
-    customer_text = _text(frame[mapping["customer_id"]])
-    keep &= customer_text.notna().to_numpy()
+    keep &= _keys(frame[mapping["customer_id"]]).codes >= 0
     if not keep.any():
         raise IngestError(
             f"{source_name}: no data rows with a customer id", column=mapping["customer_id"]
@@ -403,16 +407,25 @@ def _require_columns(mapping: dict[str, str], found: list[str], source_name: str
     )
 
 
-def _text(series: pd.Series) -> pd.Series:
-    """Stripped strings, NA for blanks; ``123.0`` style numbers become ``123``."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+@dataclass(frozen=True)
+class _Keys:
+    """A text column factorized: ``codes`` per row (-1 when blank) into ``labels``."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+
+
+def _keys(series: pd.Series, *, lower: bool = False) -> _Keys:
+    """Factorize stripped text in order of first appearance; ``123.0`` becomes ``123``."""
+    codes, uniques = pd.factorize(series)
     cleaned = pd.Series(uniques, dtype="str").str.strip()
     cleaned = cleaned.str.replace(r"^(-?\d+)\.0*$", r"\1", regex=True)
-    values = cleaned.where(cleaned != "").to_numpy(dtype=object, na_value=None)
-    out = np.full(len(series), None, dtype=object)
-    present = codes >= 0
-    out[present] = values[codes[present]]
-    return pd.Series(out, index=series.index, dtype="str")
+    if lower:
+        cleaned = cleaned.str.lower()
+    merged, labels = pd.factorize(cleaned.where(cleaned != ""))
+    # Index -1 (blank in the source) picks the appended -1.
+    merged = np.append(merged, -1)
+    return _Keys(codes=merged[codes], labels=np.asarray(labels, dtype=object))
 
 
 class _Columns:
@@ -432,10 +445,10 @@ class _Columns:
     def raw(self, field: str) -> pd.Series:
         return self.frame[self.mapping[field]]
 
-    def text(self, field: str) -> pd.Series | None:
+    def keys(self, field: str, *, lower: bool = False) -> _Keys | None:
         if field not in self.mapping:
             return None
-        return _text(self.raw(field))
+        return _keys(self.raw(field), lower=lower)
 
     def fail(self, field: str, position: int, problem: str, expected: str) -> IngestError:
         column = self.mapping[field]
@@ -528,10 +541,33 @@ def _parse_dates(text: pd.Series) -> np.ndarray:
     return best
 
 
-def _first_by_group(codes: np.ndarray, groups: int, values: pd.Series) -> pd.Series:
-    """Each group's first non-missing value, indexed 0..groups-1."""
-    firsts = values.groupby(codes, sort=True).first()
-    return firsts.reindex(range(groups))
+def _first_rows(groups: np.ndarray, count: int, valid: np.ndarray) -> np.ndarray:
+    """Each group's first row where ``valid`` holds (-1 when none), groups 0..count-1."""
+    rows = np.flatnonzero(valid & (groups >= 0))
+    found, first = np.unique(groups[rows], return_index=True)
+    result = np.full(count, -1, dtype=np.int64)
+    result[found] = rows[first]
+    return result
+
+
+def _first_labels(keys: _Keys | None, groups: np.ndarray, count: int) -> np.ndarray:
+    """Each group's first non-blank label (None when none) as an object array."""
+    if keys is None:
+        return np.full(count, None, dtype=object)
+    rows = _first_rows(groups, count, keys.codes >= 0)
+    codes = np.where(rows >= 0, keys.codes[np.maximum(rows, 0)], -1)
+    return np.append(keys.labels, np.array([None], dtype=object))[codes]
+
+
+def _first_values(values: np.ndarray | None, groups: np.ndarray, count: int) -> np.ndarray:
+    """Each group's first non-missing float or datetime (NaN / NaT when none)."""
+    if values is None:
+        return np.full(count, np.nan)
+    missing = np.isnat(values) if values.dtype.kind == "M" else np.isnan(values)
+    rows = _first_rows(groups, count, ~missing)
+    result = values[np.maximum(rows, 0)].copy()
+    result[rows < 0] = values.dtype.type("NaT") if values.dtype.kind == "M" else np.nan
+    return result
 
 
 def _build_tables(
@@ -544,153 +580,118 @@ def _build_tables(
     satisfaction: np.ndarray | None,
 ) -> DatasetTables:
     n = len(columns)
-    customer_text = columns.text("customer_id")
-    assert customer_text is not None
-    customer_codes, customer_keys = pd.factorize(customer_text, sort=False)
-    customer_count = len(customer_keys)
+    customer = columns.keys("customer_id")
+    assert customer is not None
+    customer_count = len(customer.labels)
 
-    order_text = columns.text("order_id")
-    if order_text is None:
-        order_codes = np.arange(n)
-        order_keys = pd.Index(columns.rows.astype(str))
+    order = columns.keys("order_id")
+    if order is None:
+        order = _Keys(codes=np.arange(n), labels=columns.rows.astype(str).astype(object))
         first_rows = np.arange(n)
     else:
-        blank = order_text.isna().to_numpy()
+        blank = order.codes < 0
         if blank.any():
             raise columns.fail("order_id", int(np.argmax(blank)), "is empty", "an order id")
-        order_codes, order_keys = pd.factorize(order_text, sort=False)
-        _, first_rows = np.unique(order_codes, return_index=True)
-        owner = customer_codes[first_rows][order_codes]
-        clash = owner != customer_codes
+        first_rows = _first_rows(order.codes, len(order.labels), np.ones(n, dtype=bool))
+        owner = customer.codes[first_rows][order.codes]
+        clash = owner != customer.codes
         if clash.any():
             position = int(np.argmax(clash))
             raise columns.fail(
                 "order_id",
                 position,
-                f"reuses order {order_keys[order_codes[position]]!r} of customer "
-                f"{customer_keys[owner[position]]!r} for customer "
-                f"{customer_keys[customer_codes[position]]!r}",
+                f"reuses order {order.labels[order.codes[position]]!r} of customer "
+                f"{customer.labels[owner[position]]!r} for customer "
+                f"{customer.labels[customer.codes[position]]!r}",
                 "each order id to belong to one customer",
             )
-    order_count = len(order_keys)
+    order_count = len(order.labels)
 
-    def per_order_text(field: str, lower: bool = False) -> pd.Series | np.ndarray:
-        text = columns.text(field)
-        if text is None:
-            return np.full(order_count, None, dtype=object)
-        if lower:
-            text = text.str.lower()
-        return _first_by_group(order_codes, order_count, text).to_numpy(dtype=object, na_value=None)
-
-    rep_text = columns.text("sales_rep")
-    region_text = columns.text("region")
-    if rep_text is not None:
-        rep_codes, rep_names = pd.factorize(rep_text, sort=False)
-        rep_regions = (
-            _first_by_group(rep_codes[rep_codes >= 0], len(rep_names), region_text[rep_codes >= 0])
-            if region_text is not None
-            else pd.Series([None] * len(rep_names))
-        )
+    region = columns.keys("region")
+    rep = columns.keys("sales_rep")
+    if rep is not None:
+        rep_count = len(rep.labels)
         sales_reps = pd.DataFrame(
             {
-                "id": np.arange(1, len(rep_names) + 1),
-                "name": np.asarray(rep_names, dtype=object),
-                "region": rep_regions.to_numpy(dtype=object, na_value=None),
+                "id": np.arange(1, rep_count + 1),
+                "name": rep.labels,
+                "region": _first_labels(region, rep.codes, rep_count),
             }
         )
-        line_rep = pd.Series(np.where(rep_codes >= 0, rep_codes + 1, 0)).astype("Int64")
-        line_rep = line_rep.where(rep_codes >= 0)
-        order_rep = _first_by_group(order_codes, order_count, line_rep).astype("Int64")
+        rep_rows = _first_rows(order.codes, order_count, rep.codes >= 0)
+        order_rep = pd.array(
+            np.where(rep_rows >= 0, rep.codes[np.maximum(rep_rows, 0)] + 1, 0), dtype="Int64"
+        )
+        order_rep[rep_rows < 0] = pd.NA
     else:
         sales_reps = pd.DataFrame({"id": pd.Series(dtype="int64"), "name": [], "region": []})
-        order_rep = pd.Series(pd.NA, index=range(order_count), dtype="Int64")
+        order_rep = pd.array(np.zeros(order_count, dtype=np.int64), dtype="Int64")
+        order_rep[:] = pd.NA
 
-    sku_text = columns.text("sku")
-    description_text = columns.text("description")
-    product_key = sku_text if sku_text is not None else description_text
-    if product_key is not None:
-        product_codes, product_keys = pd.factorize(product_key, sort=False)
-        has_product = product_codes >= 0
-        product_count = len(product_keys)
-
-        def per_product(values: pd.Series) -> np.ndarray:
-            firsts = _first_by_group(product_codes[has_product], product_count, values[has_product])
-            return firsts.to_numpy(dtype=object, na_value=None)
-
-        category_text = columns.text("category")
-        prices = pd.Series(unit_price)
+    description = columns.keys("description")
+    sku = columns.keys("sku")
+    product = sku if sku is not None else description
+    line_product = pd.array(np.zeros(n, dtype=np.int64), dtype="Int64")
+    if product is not None:
+        product_count = len(product.labels)
         products = pd.DataFrame(
             {
                 "id": np.arange(1, product_count + 1),
-                "sku": np.asarray(product_keys, dtype=object),
-                "name": per_product(description_text)
-                if description_text is not None
-                else np.full(product_count, None, dtype=object),
-                "category": per_product(category_text)
-                if category_text is not None
-                else np.full(product_count, None, dtype=object),
-                "unit_price": _first_by_group(
-                    product_codes[has_product], product_count, prices[has_product]
-                ).to_numpy(dtype="float64", na_value=np.nan),
+                "sku": product.labels,
+                "name": _first_labels(description, product.codes, product_count),
+                "category": _first_labels(columns.keys("category"), product.codes, product_count),
+                "unit_price": _first_values(unit_price, product.codes, product_count),
             }
         )
-        line_product = pd.Series(product_codes + 1, dtype="Int64").where(has_product)
+        line_product[:] = product.codes + 1
+        line_product[product.codes < 0] = pd.NA
     else:
         products = pd.DataFrame(
             {"id": pd.Series(dtype="int64"), "sku": [], "name": [], "category": []}
         )
-        line_product = pd.Series(pd.NA, index=range(n), dtype="Int64")
+        line_product[:] = pd.NA
 
     order_dates = (
-        pd.Series(dates).groupby(order_codes, sort=True).min().to_numpy(dtype="datetime64[ns]")
+        pd.Series(dates).groupby(order.codes, sort=True).min().to_numpy(dtype="datetime64[ns]")
     )
-    totals = np.bincount(order_codes, weights=amount, minlength=order_count)
     orders = pd.DataFrame(
         {
             "id": np.arange(1, order_count + 1),
-            "external_id": np.asarray(order_keys, dtype=object),
-            "customer_id": customer_codes[first_rows] + 1,
+            "external_id": order.labels,
+            "customer_id": customer.codes[first_rows] + 1,
             "order_date": order_dates,
-            "status": per_order_text("status", lower=True),
-            "channel": per_order_text("channel", lower=True),
-            "sales_rep_id": order_rep.to_numpy(),
-            "total": totals,
+            "status": _first_labels(columns.keys("status", lower=True), order.codes, order_count),
+            "channel": _first_labels(columns.keys("channel", lower=True), order.codes, order_count),
+            "sales_rep_id": order_rep,
+            "total": np.bincount(order.codes, weights=amount, minlength=order_count),
         }
     )
     order_items = pd.DataFrame(
         {
             "id": np.arange(1, n + 1),
-            "order_id": order_codes + 1,
-            "product_id": line_product.to_numpy(),
+            "order_id": order.codes + 1,
+            "product_id": line_product,
             "quantity": quantity,
             "unit_price": unit_price,
             "amount": amount,
         }
     )
-
-    def per_customer(values: pd.Series | np.ndarray | None, kind: str = "object") -> np.ndarray:
-        if values is None:
-            if kind == "object":
-                return np.full(customer_count, None, dtype=object)
-            return np.full(customer_count, np.nan if kind == "float" else np.datetime64("NaT"))
-        firsts = _first_by_group(customer_codes, customer_count, pd.Series(values))
-        if kind == "float":
-            return firsts.to_numpy(dtype="float64", na_value=np.nan)
-        if kind == "date":
-            return firsts.to_numpy(dtype="datetime64[ns]")
-        return firsts.to_numpy(dtype=object, na_value=None)
-
-    country_text = columns.text("country")
+    codes = customer.codes
+    signup_dates = (
+        _first_values(signup, codes, customer_count)
+        if signup is not None
+        else np.full(customer_count, np.datetime64("NaT"), dtype="datetime64[ns]")
+    )
     customers = pd.DataFrame(
         {
             "id": np.arange(1, customer_count + 1),
-            "external_id": np.asarray(customer_keys, dtype=object),
-            "name": per_customer(columns.text("customer_name")),
-            "email": per_customer(columns.text("email")),
-            "region": per_customer(region_text),
-            "country": per_customer(country_text),
-            "signup_date": per_customer(signup, "date").astype("datetime64[ns]"),
-            "satisfaction_score": per_customer(satisfaction, "float"),
+            "external_id": customer.labels,
+            "name": _first_labels(columns.keys("customer_name"), codes, customer_count),
+            "email": _first_labels(columns.keys("email"), codes, customer_count),
+            "region": _first_labels(region, codes, customer_count),
+            "country": _first_labels(columns.keys("country"), codes, customer_count),
+            "signup_date": signup_dates,
+            "satisfaction_score": _first_values(satisfaction, codes, customer_count),
         }
     )
     return DatasetTables(

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import structlog
 from anyio import to_thread
 from sqlalchemy import text
@@ -20,6 +21,7 @@ from strawberry.asgi import GraphQL
 
 from analytics.cache import VersionedCache
 from analytics.db import create_db_engine, create_tables
+from analytics.errors import DatasetNotFoundError
 from analytics.store import AnalyticsStore
 from resolvers.context import Context
 from resolvers.dataloaders import DataLoaders
@@ -50,18 +52,39 @@ class SalescopeGraphQL(GraphQL[Context, None]):
         )
 
 
+async def _preload(store: AnalyticsStore, dataset_id: str) -> None:
+    """Load the default dataset's frames while the server waits for its first query.
+
+    A query arriving meanwhile waits on the same load instead of starting another.
+    """
+    try:
+        await to_thread.run_sync(store.frames, dataset_id)
+    except DatasetNotFoundError:
+        return
+    except Exception:
+        logger.exception("preloading the default dataset failed", dataset=dataset_id)
+
+
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
     """Build the ASGI app; ``engine`` lets tests share a database with the app."""
     settings = settings or Settings()
     engine = engine or create_db_engine(settings.resolved_database_url)
-    store = AnalyticsStore(engine, VersionedCache(max_entries=settings.cache_entries))
+    store = AnalyticsStore(
+        engine,
+        VersionedCache(max_entries=settings.cache_entries),
+        snapshot_dir=settings.snapshot_dir,
+    )
     graphql_app = SalescopeGraphQL(store, settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await to_thread.run_sync(create_tables, engine)
         logger.info("started", database=engine.url.render_as_string(hide_password=True))
-        yield
+        # Shutdown waits for a preload still running: it is bounded, and
+        # abandoning its thread would leave a database connection open.
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_preload, store, settings.default_dataset)
+            yield
         engine.dispose()
 
     async def health(_request: Request) -> JSONResponse:

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from analytics.db import create_db_engine, create_tables, list_datasets
 from analytics.errors import AnalyticsError
+from analytics.store import AnalyticsStore
 from server.settings import Settings
 
 
@@ -75,13 +76,14 @@ def _serve(args: argparse.Namespace) -> int:
         settings.log_file_backups,
     )
     if args.demo:
-        engine = create_db_engine(settings.resolved_database_url)
-        create_tables(engine)
-        if not list_datasets(engine):
+        store = _store(settings)
+        if not list_datasets(store.engine):
             from analytics.demo import create_demo_dataset
 
-            create_demo_dataset(engine, customers=settings.demo_customers)
-        engine.dispose()
+            create_demo_dataset(
+                store.engine, customers=settings.demo_customers, publish=store.publish
+            )
+        store.engine.dispose()
     uvicorn.run(
         "server.app:create_app",
         factory=True,
@@ -97,16 +99,15 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from analytics.demo import create_demo_dataset
 
-    settings = Settings()
-    engine = create_db_engine(settings.resolved_database_url)
-    create_tables(engine)
+    store = _store(Settings())
     with _progress_bar(f"demo {args.dataset}") as progress:
         dataset = create_demo_dataset(
-            engine,
+            store.engine,
             dataset_id=args.dataset,
             customers=args.customers,
             seed=args.seed,
             progress=progress,
+            publish=store.publish,
         )
     print(
         f"dataset {dataset.id!r}: {dataset.rows_imported} order lines (version {dataset.version})"
@@ -120,12 +121,15 @@ def _import(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         print(f"salescope: error: {args.file}: no such file", file=sys.stderr)
         return 2
-    settings = Settings()
-    engine = create_db_engine(settings.resolved_database_url)
-    create_tables(engine)
+    store = _store(Settings())
     with _progress_bar(f"import {args.file.name}") as progress:
         result = import_transactions(
-            engine, args.file, args.dataset, name=args.name, progress=progress
+            store.engine,
+            args.file,
+            args.dataset,
+            name=args.name,
+            progress=progress,
+            publish=store.publish,
         )
     print(
         f"dataset {result.dataset.id!r} (version {result.dataset.version}): "
@@ -133,6 +137,12 @@ def _import(args: argparse.Namespace) -> int:
         f"revenue {result.revenue:,.2f}"
     )
     return 0
+
+
+def _store(settings: Settings) -> AnalyticsStore:
+    engine = create_db_engine(settings.resolved_database_url)
+    create_tables(engine)
+    return AnalyticsStore(engine, snapshot_dir=settings.snapshot_dir)
 
 
 def _export_schema(_args: argparse.Namespace) -> int:

@@ -34,5 +34,9 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'salescope.db').resolve()}"
 
     @property
+    def snapshot_dir(self) -> Path:
+        return self.data_dir / "frames"
+
+    @property
     def log_file(self) -> Path:
         return self.data_dir / "logs" / "salescope.log"
