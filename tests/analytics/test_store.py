@@ -43,9 +43,7 @@ def test_published_tables_equal_what_the_database_returns(engine: Engine, tmp_pa
     assert (tmp_path / "tiny" / "v1" / "lines.parquet").is_file()
 
 
-def test_store_reads_the_snapshot_and_follows_new_versions(
-    engine: Engine, tmp_path: Path
-) -> None:
+def test_store_reads_the_snapshot_and_follows_new_versions(engine: Engine, tmp_path: Path) -> None:
     replace_dataset(engine, "tiny", "Tiny", tiny_tables())
     store = AnalyticsStore(engine, snapshot_dir=tmp_path)
     assert store.compute("tiny", "kpis", compute_kpis).total_revenue == 100.0
