@@ -134,6 +134,33 @@ class OrderItem(SQLModel, table=True):
     amount: float
 
 
+QUEUED, RUNNING, COMPLETED, FAILED = "queued", "running", "completed", "failed"
+
+
+class AnalysisJob(SQLModel, table=True):
+    __tablename__ = "analysis_jobs"
+    __table_args__ = (sa.Index("ix_analysis_jobs_dataset_created", "dataset_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    dataset_id: str = Field(max_length=64)
+    kind: str = "analysis"
+    status: str = QUEUED
+    progress: float = 0.0
+    stage: str = "queued"
+    error: str | None = None
+    params: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    attempts: int = 0
+    created_at: dt.datetime = Field(default_factory=_utcnow)
+    started_at: dt.datetime | None = None
+    updated_at: dt.datetime = Field(default_factory=_utcnow)
+    completed_at: dt.datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (COMPLETED, FAILED)
+
+
 # Children before parents: the order rows are deleted in and parents inserted first.
 ROW_TABLES: tuple[type[SQLModel], ...] = (Customer, Product, SalesRep, Order, OrderItem)
 
