@@ -1,0 +1,162 @@
+"""What an analysis job does: import an upload, then analyse the dataset.
+
+Each part of the analysis succeeds or fails on its own, so one missing
+column costs its part, not the whole report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from analytics.db import AnalysisJob
+from analytics.errors import AnalyticsError
+from analytics.forecast import forecast_revenue
+from analytics.frames import DatasetFrames
+from analytics.kpis import compute_kpis, line_revenue
+from analytics.store import AnalyticsStore
+
+logger = structlog.get_logger("salescope.pipeline")
+
+Progress = Callable[[float, str], None]
+UPLOAD_JOB, ANALYSIS_JOB = "upload", "analysis"
+
+# Parts the intelligence layer does not compute yet (issue 4) say so plainly.
+_NOT_AVAILABLE = "not available yet: this salescope version does not compute {part}"
+
+
+def analyse_dataset(frames: DatasetFrames, progress: Progress | None = None) -> dict[str, Any]:
+    """The upload report: KPIs, churn, segmentation and sales, each with ``success``."""
+    parts: dict[str, Callable[[DatasetFrames], dict[str, Any]]] = {
+        "kpis": _kpis,
+        "sales": _sales,
+    }
+    results: dict[str, Any] = {
+        "churn": {"success": False, "error": _NOT_AVAILABLE.format(part="churn risk")},
+        "segmentation": {
+            "success": False,
+            "error": _NOT_AVAILABLE.format(part="customer segmentation"),
+        },
+    }
+    for index, (name, part) in enumerate(parts.items()):
+        if progress is not None:
+            progress(index / len(parts), f"analysing {name}")
+        try:
+            results[name] = {"success": True, "data": part(frames)}
+        except AnalyticsError as error:
+            results[name] = {"success": False, "error": str(error)}
+        except Exception as error:
+            logger.exception("analysis part failed", part=name, dataset=frames.dataset_id)
+            results[name] = {"success": False, "error": f"internal error ({type(error).__name__})"}
+    return results
+
+
+def _kpis(frames: DatasetFrames) -> dict[str, Any]:
+    return _plain(dataclasses.asdict(compute_kpis(frames)))
+
+
+def _sales(frames: DatasetFrames) -> dict[str, Any]:
+    lines = frames.lines.assign(revenue=line_revenue(frames.lines))
+    products = frames.products.set_index("product_id")
+    by_product = (
+        lines.groupby("product_id")
+        .agg(
+            revenue=("revenue", "sum"), quantity=("quantity", "sum"), orders=("order_id", "nunique")
+        )
+        .sort_values("revenue", ascending=False, kind="stable")
+        .head(10)
+    )
+    top10 = [
+        {
+            "sku": products.at[product_id, "sku"],
+            "name": products.at[product_id, "name"],
+            "category": products.at[product_id, "category"],
+            "revenue": float(row.revenue),
+            "quantity": float(row.quantity),
+            "orders": int(row.orders),
+        }
+        for product_id, row in by_product.iterrows()
+    ]
+    dates = lines["order_date"]
+    monthly = lines.groupby(dates.dt.month)["revenue"].sum()
+    weekday = lines.groupby(dates.dt.day_of_week)["revenue"].sum()
+    seasonal = {
+        "by_month": [{"month": int(m), "revenue": float(v)} for m, v in monthly.items()],
+        "by_weekday": [
+            {"weekday": dt.date(2024, 1, 1 + int(d)).strftime("%A"), "revenue": float(v)}
+            for d, v in weekday.items()
+        ],
+    }
+    try:
+        forecast = forecast_revenue(frames, horizon=3)
+        forecast_data: dict[str, Any] = {
+            "method": forecast.method,
+            "points": [_plain(dataclasses.asdict(p)) for p in forecast.points],
+        }
+    except AnalyticsError as error:
+        forecast_data = {"error": str(error)}
+    return {
+        "forecast": forecast_data,
+        "top10_products": _plain(top10),
+        "seasonal_patterns": seasonal,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe copy: dates as ISO strings, NaN as null."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    if hasattr(value, "item"):
+        return _plain(value.item())
+    return value
+
+
+def make_job_work(
+    store: AnalyticsStore, upload_dir: Path
+) -> dict[str, Callable[[AnalysisJob, Progress], dict[str, Any]]]:
+    """The functions a JobRunner calls for each job kind."""
+    from analytics.ingest import import_file
+
+    def upload(job: AnalysisJob, progress: Progress) -> dict[str, Any]:
+        params = job.params or {}
+        imported = import_file(
+            store.engine,
+            upload_dir / str(params["stored_name"]),
+            job.dataset_id,
+            name=params.get("name"),
+            original_name=params.get("original_name"),
+            kind=params.get("kind"),
+            sheet=params.get("sheet"),
+            progress=lambda f, stage: progress(0.7 * f, stage),
+            publish=store.publish,
+        )
+        frames = store.frames(job.dataset_id)
+        results = analyse_dataset(frames, lambda f, stage: progress(0.7 + 0.3 * f, stage))
+        return {
+            "import": {
+                "rows_read": imported.rows_read,
+                "rows_imported": imported.rows_imported,
+                "rows_rejected": imported.rows_rejected,
+                "rejections": list(getattr(imported, "rejections", ())),
+                "customers": imported.customers,
+                "orders": imported.orders,
+                "column_mapping": imported.column_mapping,
+            },
+            **results,
+        }
+
+    def analysis(job: AnalysisJob, progress: Progress) -> dict[str, Any]:
+        return analyse_dataset(store.frames(job.dataset_id), progress)
+
+    return {UPLOAD_JOB: upload, ANALYSIS_JOB: analysis}
