@@ -274,6 +274,8 @@ def replace_dataset(
     """
     check_dataset_id(dataset_id)
     source = source or DatasetSource()
+    # A customer table has one row per customer and no orders.
+    imported_rows = len(tables.customers if kind == "customers" else tables.order_items)
     total_rows = sum(len(frame) for frame in _frames_in_insert_order(tables)) or 1
     written = 0
     now = _utcnow()
@@ -288,8 +290,8 @@ def replace_dataset(
             "source_format": source.format,
             "source_size": source.size,
             "source_sha256": source.sha256,
-            "rows_read": source.rows_read or len(tables.order_items),
-            "rows_imported": len(tables.order_items),
+            "rows_read": source.rows_read or imported_rows,
+            "rows_imported": imported_rows,
             "rows_rejected": source.rows_rejected,
             "updated_at": now,
         }

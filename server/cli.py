@@ -46,10 +46,14 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dataset", default="demo", help="dataset id (default demo)")
     demo.set_defaults(handler=_demo)
 
-    importer = commands.add_parser("import", help="import a transactions CSV into a dataset")
+    importer = commands.add_parser(
+        "import", help="import a transactions or customer file (.csv, .xlsx, .xls) into a dataset"
+    )
     importer.add_argument("file", type=Path)
     importer.add_argument("--dataset", required=True, help="dataset id (replaced if it exists)")
     importer.add_argument("--name", help="dataset name (default: the file name)")
+    importer.add_argument("--kind", choices=["transactions", "customers"], help="force the kind")
+    importer.add_argument("--sheet", help="Excel sheet to read (default: the first that fits)")
     importer.set_defaults(handler=_import)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
@@ -116,18 +120,20 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from analytics.ingest import import_transactions
+    from analytics.ingest import import_file
 
     if not args.file.is_file():
         print(f"salescope: error: {args.file}: no such file", file=sys.stderr)
         return 2
     store = _store(Settings())
     with _progress_bar(f"import {args.file.name}") as progress:
-        result = import_transactions(
+        result = import_file(
             store.engine,
             args.file,
             args.dataset,
             name=args.name,
+            kind=args.kind,
+            sheet=args.sheet,
             progress=progress,
             publish=store.publish,
         )

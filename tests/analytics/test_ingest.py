@@ -1,20 +1,28 @@
 from __future__ import annotations
 
+import datetime as dt
+import shutil
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
 from sqlalchemy.engine import Engine
 
 from analytics import db
+from analytics.errors import InvalidArgumentError
 from analytics.frames import load_frames
 from analytics.ingest import (
     IngestError,
+    UnsupportedFormatError,
+    import_file,
     import_transactions,
     map_columns,
     parse_transactions,
     read_transactions,
+    read_upload,
 )
+from tests.analytics.test_formats import DATA, xlsx_with_big_member
 
 CDNOW = """customer_id,date,quantity,amount
 1,19970101,1,11.77
@@ -180,7 +188,7 @@ def test_rows_without_customer_id_are_rejected_and_counted(tmp_path: Path) -> No
         (b"", "empty"),
         (b"customer_id,date,amount\n", "no data rows"),
         (b"\x00\x01\x02binary\x00", "binary"),
-        (b"PK\x03\x04zipped", "not a CSV"),
+        (b"PK\x03\x04zipped", "the content is a zip archive, although the name ends in .csv"),
     ],
 )
 def test_unreadable_files_are_clear_errors(tmp_path: Path, content: bytes, message: str) -> None:
@@ -303,3 +311,359 @@ def test_progress_reports_each_stage_in_order(engine: Engine, tmp_path: Path) ->
     assert fractions[0] == 0.0
     assert fractions[-1] == pytest.approx(1.0)
     assert list(dict.fromkeys(stages)) == ["reading", "validating", "building", "writing"]
+
+
+RETAIL_HEADER = [
+    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice",
+    "CustomerID", "Country",
+]  # fmt: skip
+# The rows of tests/data/retail.xls: the RETAIL lines plus a cancelled invoice.
+RETAIL_ROWS: list[list[object]] = [
+    [
+        "536365",
+        "85123A",
+        "WHITE HANGING HEART",
+        6,
+        dt.datetime(2010, 12, 1, 8, 26),
+        2.55,
+        17850,
+        "United Kingdom",
+    ],
+    [
+        "536365",
+        "71053",
+        "WHITE METAL LANTERN",
+        4,
+        dt.datetime(2010, 12, 1, 8, 26),
+        3.25,
+        17850,
+        "United Kingdom",
+    ],
+    [
+        "536366",
+        "22633",
+        "HAND WARMER",
+        10,
+        dt.datetime(2010, 12, 13, 9, 2),
+        1.85,
+        17850,
+        "United Kingdom",
+    ],
+    [
+        "536367",
+        "71053",
+        "WHITE METAL LANTERN",
+        2,
+        dt.datetime(2010, 12, 1, 8, 34),
+        3.25,
+        13047,
+        "France",
+    ],
+    [
+        "C536379",
+        "71053",
+        "WHITE METAL LANTERN",
+        -1,
+        dt.datetime(2010, 12, 2, 9, 41),
+        3.25,
+        13047,
+        "France",
+    ],
+]
+RETAIL_CSV = RETAIL.replace("17850.0", "17850") + (
+    "C536379,71053,WHITE METAL LANTERN,-1,12/2/2010 9:41,3.25,13047,France\n"
+)
+
+TELCO = """customerID,gender,SeniorCitizen,tenure,Contract,MonthlyCharges,TotalCharges,Churn
+7590-VHVEG,Female,0,1,Month-to-month,29.85,29.85,No
+5575-GNVDE,Male,0,34,One year,56.95,1889.5,No
+3668-QPYBK,Male,0,2,Month-to-month,53.85,108.15,Yes
+4472-LVYGI,Female,0,0,Two year,52.55, ,No
+"""
+
+
+def write_xlsx(path: Path, rows: list[list[object]], *, title: str = "Sheet1") -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def assert_same_tables(actual: db.DatasetTables, expected: db.DatasetTables) -> None:
+    for name in ("customers", "products", "sales_reps", "orders", "order_items"):
+        pd.testing.assert_frame_equal(getattr(actual, name), getattr(expected, name), obj=name)
+
+
+def test_csv_xlsx_and_xls_of_the_same_data_give_identical_tables(tmp_path: Path) -> None:
+    from_csv = read_upload(write(tmp_path, RETAIL_CSV, "retail.csv"))
+    xlsx = write_xlsx(
+        tmp_path / "retail.xlsx", [["Online retail export"], RETAIL_HEADER, *RETAIL_ROWS]
+    )
+    from_xlsx = read_upload(xlsx)
+    from_xls = read_upload(DATA / "retail.xls")
+
+    assert (from_csv.source.format, from_xlsx.source.format, from_xls.source.format) == (
+        "csv", "xlsx", "xls",
+    )  # fmt: skip
+    assert_same_tables(from_xlsx.tables, from_csv.tables)
+    assert_same_tables(from_xls.tables, from_csv.tables)
+    assert from_csv.revenue == from_xlsx.revenue == from_xls.revenue == pytest.approx(50.05)
+    assert from_xlsx.sheet == "Sheet1"
+    assert from_xls.sheet == "Sales"
+    assert from_csv.sheet is None
+
+
+def test_xlsx_import_records_format_kind_and_original_name(engine: Engine, tmp_path: Path) -> None:
+    stored = write_xlsx(tmp_path / "3f2a9c.upload", [RETAIL_HEADER, *RETAIL_ROWS])
+
+    result = import_file(engine, stored, "shop", original_name="C:\\robot\\Retail Q4.xlsx")
+
+    assert result.format == "xlsx"
+    assert result.kind == "transactions"
+    assert result.rows_imported == 5
+    assert result.orders == 4
+    assert result.revenue == pytest.approx(50.05)
+    assert result.dataset.name == "Retail Q4"
+    assert result.dataset.kind == "transactions"
+    assert result.dataset.source_filename == "Retail Q4.xlsx"
+    assert result.dataset.source_format == "xlsx"
+    assert result.dataset.source_size == stored.stat().st_size
+
+
+def test_xlsx_content_named_csv_is_read_as_a_workbook(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "sales.csv", [RETAIL_HEADER, *RETAIL_ROWS])
+
+    assert read_upload(path).source.format == "xlsx"
+
+
+def test_text_where_a_number_belongs_names_column_row_and_value_in_a_sheet(tmp_path: Path) -> None:
+    rows = [list(row) for row in RETAIL_ROWS]
+    rows[2][5] = "free"
+    path = write_xlsx(tmp_path / "retail.xlsx", [["Export"], [], RETAIL_HEADER, *rows])
+
+    with pytest.raises(IngestError) as caught:
+        read_upload(path)
+
+    assert str(caught.value) == (
+        "column 'UnitPrice' (unit price): row 6 has 'free', expected a number such as 12.50"
+    )
+    assert (caught.value.column, caught.value.row) == ("UnitPrice", 6)
+
+
+def test_cancelled_invoices_and_returns_count_negative_as_the_file_says(tmp_path: Path) -> None:
+    parsed = read_upload(write(tmp_path, RETAIL_CSV))
+
+    orders = parsed.tables.orders.set_index("external_id")
+    assert orders.loc["C536379", "total"] == pytest.approx(-3.25)
+    assert parsed.tables.order_items["quantity"].tolist()[-1] == -1.0
+    assert len(orders) == 4
+    assert parsed.revenue == pytest.approx(53.3 - 3.25)
+
+
+def test_identical_rows_are_kept_as_separate_lines(tmp_path: Path) -> None:
+    line = "536365,71053,WHITE METAL LANTERN,4,12/1/2010 8:26,3.25,17850,United Kingdom\n"
+    text = RETAIL_HEADER_LINE + line + line + line
+    parsed = read_upload(write(tmp_path, text))
+
+    assert parsed.rows_read == 3
+    assert len(parsed.tables.order_items) == 3
+    assert len(parsed.tables.orders) == 1
+    assert parsed.revenue == pytest.approx(3 * 13.0)
+
+
+RETAIL_HEADER_LINE = ",".join(RETAIL_HEADER) + "\n"
+
+
+def test_first_rejections_are_listed_with_row_numbers(tmp_path: Path) -> None:
+    text = "customer,date,amount\n" + "".join(
+        f"{'' if i % 2 else 'c' + str(i)},2024-01-0{1 + i % 9},{i}\n" for i in range(14)
+    )
+    text += ",,\n"  # a blank line is neither read nor rejected
+    parsed = read_upload(write(tmp_path, text))
+
+    assert parsed.rows_read == 14
+    assert parsed.rows_rejected == 7
+    assert parsed.rejections == tuple(f"row {row}: missing customer id" for row in (3, 5, 7, 9, 11))
+
+
+def test_import_result_carries_rejections(engine: Engine, tmp_path: Path) -> None:
+    result = import_file(engine, write(tmp_path, CDNOW + ",19970105,1,9.99\n"), "cdnow")
+
+    assert result.rows_rejected == 1
+    assert result.rejections == ("row 8: missing customer id",)
+    assert result.dataset.rows_rejected == 1
+
+
+def test_mixed_date_formats_in_one_column_are_read_when_unambiguous() -> None:
+    frame = pd.DataFrame(
+        {
+            "customer": ["a", "b", "c", "d"],
+            "date": ["2024-01-31", "13/02/2024", "5 Mar 2024", "01/04/2024 10:00"],
+            "amount": ["1", "2", "3", "4"],
+        }
+    )
+    parsed = parse_transactions(frame, "frame")
+
+    assert parsed.tables.orders["order_date"].tolist() == [
+        pd.Timestamp("2024-01-31"),
+        pd.Timestamp("2024-02-13"),
+        pd.Timestamp("2024-03-05"),
+        pd.Timestamp("2024-04-01"),
+    ]
+
+
+def test_day_first_and_month_first_in_one_column_is_an_error_naming_the_row() -> None:
+    frame = pd.DataFrame(
+        {
+            "customer": ["a", "b", "c"],
+            "date": ["01/02/2024", "02/13/2024", "13/02/2024"],
+            "amount": ["1", "2", "3"],
+        }
+    )
+
+    with pytest.raises(IngestError, match=r"column 'date' \(date\): row 4 has '13/02/2024'"):
+        parse_transactions(frame, "frame")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error", "message"),
+    [
+        ("empty.csv", b"", IngestError, "empty.csv: the file is empty"),
+        ("blank.csv", b"  \n\n", IngestError, "blank.csv: the file is empty"),
+        ("header.csv", b"customer_id,date,amount\n", IngestError, "no data rows"),
+        ("junk.csv", bytes(range(256)) * 8, UnsupportedFormatError, "binary data"),
+        ("junk.xlsx", b"\x00\x01garbage" * 50, UnsupportedFormatError, "binary data"),
+        ("doc.pdf", b"%PDF-1.4 ...", UnsupportedFormatError, "a PDF document"),
+    ],
+)
+def test_bad_files_are_clear_errors(
+    tmp_path: Path, name: str, content: bytes, error: type[Exception], message: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    with pytest.raises(error, match=message):
+        read_upload(path)
+
+
+def test_header_only_workbook_has_no_data_rows(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path / "empty.xlsx", [RETAIL_HEADER])
+
+    with pytest.raises(IngestError, match=r"empty\.xlsx: no data rows with a customer id"):
+        read_upload(path)
+
+
+def test_zip_bomb_upload_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.xlsx"
+    xlsx_with_big_member(path, 300)
+
+    with pytest.raises(IngestError, match="would inflate to"):
+        read_upload(path, original_name="bomb.xlsx")
+
+
+def test_zip_that_is_no_workbook_is_unsupported(tmp_path: Path) -> None:
+    archive = shutil.make_archive(str(tmp_path / "sales"), "zip", DATA, "make_retail_xls.py")
+
+    with pytest.raises(UnsupportedFormatError, match=r"make_retail_xls\.py"):
+        read_upload(Path(archive), original_name="sales.xlsx")
+
+
+def test_customer_table_becomes_customers_with_attributes(tmp_path: Path) -> None:
+    parsed = read_upload(write(tmp_path, TELCO, "telco.csv"))
+
+    assert parsed.kind == "customers"
+    assert parsed.rows_imported == 4
+    assert parsed.column_mapping == {"customer_id": "customerID", "churn": "Churn"}
+    customers = parsed.tables.customers
+    assert customers["external_id"].tolist() == [
+        "7590-VHVEG", "5575-GNVDE", "3668-QPYBK", "4472-LVYGI",
+    ]  # fmt: skip
+    assert customers["attributes"].tolist()[1] == {
+        "gender": "Male",
+        "senior_citizen": 0,
+        "tenure": 34,
+        "contract": "One year",
+        "monthly_charges": 56.95,
+        "total_charges": 1889.5,
+        "churn": False,
+    }
+    assert [a["churn"] for a in customers["attributes"]] == [False, False, True, False]
+    assert "total_charges" not in customers["attributes"].tolist()[3]
+    assert parsed.tables.orders.empty
+    assert parsed.tables.order_items.empty
+    assert parsed.revenue == 0.0
+
+
+def test_customer_table_import_writes_customers_only(engine: Engine, tmp_path: Path) -> None:
+    path = write_xlsx(
+        tmp_path / "churn.xlsx",
+        [
+            ["CustomerId", "Surname", "Geography", "Tenure", "Balance", "Exited"],
+            [15634602, "Hargrave", "France", 2, 0.0, 1],
+            [15647311, "Hill", "Spain", 1, 83807.86, 0],
+        ],
+    )
+
+    result = import_file(engine, path, "churn")
+
+    assert result.kind == "customers"
+    assert (result.customers, result.orders, result.rows_imported) == (2, 0, 2)
+    assert result.dataset.kind == "customers"
+    frames = load_frames(engine, "churn", result.dataset.version)
+    assert frames.customers["external_id"].tolist() == ["15634602", "15647311"]
+    assert frames.customers["region"].tolist() == ["France", "Spain"]
+    with engine.connect() as conn:
+        stored = conn.execute(
+            db.Customer.__table__.select().order_by(db.Customer.__table__.c.id)  # type: ignore[attr-defined]
+        ).all()
+    assert [row.attributes for row in stored] == [
+        {"surname": "Hargrave", "tenure": 2, "balance": 0, "churn": True},
+        {"surname": "Hill", "tenure": 1, "balance": 83807.86, "churn": False},
+    ]
+
+
+def test_repeated_customer_ids_in_a_customer_table_name_the_rows(tmp_path: Path) -> None:
+    text = TELCO + "7590-VHVEG,Female,0,2,Month-to-month,29.85,59.7,Yes\n"
+
+    with pytest.raises(IngestError, match=r"repeat: '7590-VHVEG' on rows 2, 6") as caught:
+        read_upload(write(tmp_path, text))
+    assert caught.value.row == 6
+
+
+def test_unknown_churn_label_names_column_row_and_value(tmp_path: Path) -> None:
+    text = TELCO.replace("53.85,108.15,Yes", "53.85,108.15,maybe")
+
+    with pytest.raises(IngestError, match=r"column 'Churn' \(churn label\): row 4 has 'maybe'"):
+        read_upload(write(tmp_path, text))
+
+
+def test_kind_can_be_forced_and_must_then_fit(tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match="missing required columns date"):
+        read_upload(write(tmp_path, TELCO), kind="transactions")
+    with pytest.raises(InvalidArgumentError, match="kind: must be one of"):
+        read_upload(write(tmp_path, TELCO), kind="orders")
+
+    with pytest.raises(IngestError, match=r"these customer ids repeat: '2' on rows 3, 4; '3' on"):
+        read_upload(write(tmp_path, CDNOW), kind="customers")
+
+
+def test_workbook_prefers_the_transactions_sheet(tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    customers = book.active
+    assert customers is not None
+    customers.title = "Customers"
+    customers.append(["CustomerID", "Region", "Segment"])
+    customers.append([17850, "North", "Retail"])
+    orders = book.create_sheet("Orders")
+    for row in [RETAIL_HEADER, *RETAIL_ROWS]:
+        orders.append(row)
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+
+    assert read_upload(path).sheet == "Orders"
+    assert read_upload(path, kind="customers").sheet == "Customers"
+    assert read_upload(path, sheet="Customers").kind == "customers"
