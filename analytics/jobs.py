@@ -63,6 +63,30 @@ def latest_job(engine: Engine, dataset_id: str) -> AnalysisJob | None:
     return None if row is None else AnalysisJob.model_validate(row._mapping)
 
 
+def list_latest_jobs(engine: Engine, kind: str) -> list[AnalysisJob]:
+    """The newest job of ``kind`` for each dataset, newest first."""
+    newest = (
+        sa.select(_col("dataset_id"), sa.func.max(_col("created_at")).label("created_at"))
+        .where(_col("kind") == kind)
+        .group_by(_col("dataset_id"))
+        .subquery()
+    )
+    statement = (
+        sa.select(AnalysisJob)
+        .join(
+            newest,
+            sa.and_(
+                _col("dataset_id") == newest.c.dataset_id,
+                _col("created_at") == newest.c.created_at,
+            ),
+        )
+        .where(_col("kind") == kind)
+        .order_by(_col("created_at").desc())
+    )
+    with engine.connect() as conn:
+        return [AnalysisJob.model_validate(row._mapping) for row in conn.execute(statement)]
+
+
 def delete_jobs(engine: Engine, dataset_id: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.delete(AnalysisJob).where(_col("dataset_id") == dataset_id))

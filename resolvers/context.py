@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from analytics.jobs import JobRunner
 from analytics.store import AnalyticsStore
 from resolvers.dataloaders import DataLoaders
 
@@ -16,10 +18,18 @@ class Context:
     store: AnalyticsStore
     default_dataset: str
     loaders: DataLoaders
+    runner: JobRunner | None = None
+    upload_dir: Path | None = None
     request: Any = None
     response: Any = None
     request_id: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def jobs(self) -> JobRunner:
+        if self.runner is None:
+            raise RuntimeError("this context has no job runner")
+        return self.runner
 
     def dataset_id(self, dataset: str | None) -> str:
         """The dataset a field works on: the one named, else the caller's default."""

@@ -8,17 +8,18 @@ from strawberry.extensions import ParserCache, ValidationCache
 from schema.customers import CustomerQuery
 from schema.datasets import DatasetQuery
 from schema.errors import ErrorPolicy
+from schema.jobs import JobMutation, JobQuery, Subscription
 from schema.reports import ReportMutation, ReportQuery
 from schema.sales import SalesQuery
 
 
 @strawberry.type
-class Query(DatasetQuery, CustomerQuery, SalesQuery, ReportQuery):
+class Query(DatasetQuery, CustomerQuery, SalesQuery, ReportQuery, JobQuery):
     pass
 
 
 @strawberry.type
-class Mutation(ReportMutation):
+class Mutation(ReportMutation, JobMutation):
     pass
 
 
@@ -26,6 +27,7 @@ def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             ErrorPolicy,
             lambda: ParserCache(maxsize=512),

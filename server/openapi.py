@@ -1,0 +1,228 @@
+"""The OpenAPI 3.1 document of the REST routes, and Swagger UI to read it."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from server.settings import Settings
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "Bad or unreadable file: the detail says which column or row",
+        404: "Unknown file_id",
+        409: "The analysis is still running",
+        413: "File too large",
+        415: "Unsupported file type (checked by content)",
+        422: "Bad parameters",
+    }
+    return {str(code): _json(_ERROR, reasons[code]) for code in codes}
+
+
+_FILE_ID = {
+    "name": "file_id",
+    "in": "path",
+    "required": True,
+    "description": "The id returned by POST /upload (also the dataset id).",
+    "schema": {"type": "string"},
+}
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    limit_mb = settings.max_upload_bytes / 1_000_000
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "salescope REST compatibility API",
+            "version": "0.1.0",
+            "description": (
+                "Upload CSV/Excel exports and poll their analysis (the routes RPA robots "
+                "use). Everything else is in the GraphQL API at /graphql."
+            ),
+        },
+        "paths": {
+            "/upload": {
+                "post": {
+                    "summary": "Upload a file and start its analysis",
+                    "operationId": "uploadFile",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["file"],
+                                    "properties": {
+                                        "file": {
+                                            "type": "string",
+                                            "contentMediaType": "application/octet-stream",
+                                            "description": f".csv, .xlsx or .xls, at most "
+                                            f"{limit_mb:g} MB",
+                                        },
+                                        "name": {"type": "string"},
+                                        "kind": {
+                                            "type": "string",
+                                            "enum": ["transactions", "customers"],
+                                        },
+                                        "sheet": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/UploadResponse"}, "Accepted"),
+                        **_errors(400, 413, 415, 422),
+                    },
+                }
+            },
+            "/analysis": {
+                "get": {
+                    "summary": "List uploads and their analysis status",
+                    "operationId": "listAnalyses",
+                    "responses": {"200": _json({"type": "object"}, "Uploads, newest first")},
+                }
+            },
+            "/analysis/{file_id}": {
+                "get": {
+                    "summary": "Poll an upload's analysis",
+                    "operationId": "getAnalysis",
+                    "parameters": [_FILE_ID],
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/AnalysisResponse"},
+                            "processing (with progress), completed (with results) or failed",
+                        ),
+                        **_errors(404),
+                    },
+                },
+                "delete": {
+                    "summary": "Delete an upload: its dataset, rows, file and results",
+                    "operationId": "deleteAnalysis",
+                    "parameters": [_FILE_ID],
+                    "responses": {
+                        "200": _json({"type": "object"}, "Deleted"),
+                        **_errors(404, 409),
+                    },
+                },
+            },
+            "/health": {
+                "get": {
+                    "summary": "Liveness and database check",
+                    "operationId": "health",
+                    "responses": {
+                        "200": _json({"type": "object"}, "Healthy"),
+                        "503": _json({"type": "object"}, "Database unreachable"),
+                    },
+                }
+            },
+            "/status": {
+                "get": {
+                    "summary": "Supported formats, limits and directory checks",
+                    "operationId": "status",
+                    "responses": {"200": _json({"type": "object"}, "Service status")},
+                }
+            },
+            "/": {
+                "get": {
+                    "summary": "Service information and endpoints",
+                    "operationId": "serviceInfo",
+                    "responses": {"200": _json({"type": "object"}, "Service information")},
+                }
+            },
+            "/logs/last/{num_lines}": {
+                "get": {
+                    "summary": "The last lines of the service log (JSON lines)",
+                    "operationId": "lastLogLines",
+                    "parameters": [
+                        {
+                            "name": "num_lines",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Log lines",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(422),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["detail"],
+                    "properties": {"detail": {"type": "string"}},
+                },
+                "FileInfo": {
+                    "type": "object",
+                    "properties": {
+                        "file_id": {"type": "string"},
+                        "filename": {"type": ["string", "null"]},
+                        "original_name": {"type": ["string", "null"]},
+                        "size": {"type": ["integer", "null"]},
+                        "format": {"type": ["string", "null"]},
+                        "upload_time": {"type": ["string", "null"], "format": "date-time"},
+                        "status": {"type": "string"},
+                    },
+                },
+                "UploadResponse": {
+                    "type": "object",
+                    "properties": {
+                        "success": {"type": "boolean"},
+                        "message": {"type": "string"},
+                        "file_id": {"type": "string"},
+                        "file_info": {"$ref": "#/components/schemas/FileInfo"},
+                        "analysis_url": {"type": "string"},
+                    },
+                },
+                "AnalysisResponse": {
+                    "type": "object",
+                    "properties": {
+                        "success": {"type": "boolean"},
+                        "file_id": {"type": "string"},
+                        "file_info": {"$ref": "#/components/schemas/FileInfo"},
+                        "analysis": {
+                            "type": "object",
+                            "properties": {
+                                "status": {
+                                    "type": "string",
+                                    "enum": ["processing", "completed", "failed"],
+                                },
+                                "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                                "stage": {"type": "string"},
+                                "error": {"type": ["string", "null"]},
+                                "import": {"type": ["object", "null"]},
+                                "results": {"type": "object"},
+                                "completed_at": {"type": ["string", "null"]},
+                            },
+                        },
+                        "timestamp": {"type": "string", "format": "date-time"},
+                    },
+                },
+            }
+        },
+    }
+
+
+def swagger_html(spec_url: str) -> str:
+    url = html.escape(spec_url, quote=True)
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>salescope REST API</title>
+<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "{url}", dom_id: "#swagger-ui"}});</script>
+</body></html>"""
