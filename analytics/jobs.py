@@ -221,18 +221,24 @@ class JobRunner:
             return
         job = get_job(self.engine, job_id)
         self._notify(job)
-        last_write = 0.0
+        # Progress is kept in memory and persisted by the heartbeat thread: the
+        # work may hold a write transaction (an import on SQLite) that a write
+        # from this thread would wait on forever.
+        latest: dict[str, Any] = {}
+        last_notice = 0.0
 
         def progress(fraction: float, stage: str) -> None:
-            nonlocal last_write
+            nonlocal last_notice
+            latest.update(progress=round(max(0.0, min(fraction, 1.0)), 4), stage=stage)
             now = time.monotonic()
-            if now - last_write < 0.2 and fraction < 1.0:
-                return
-            last_write = now
-            self._update(job_id, progress=round(max(0.0, min(fraction, 1.0)), 4), stage=stage)
+            if self._listeners and now - last_notice >= 0.1:
+                last_notice = now
+                self._notify(job.model_copy(update=dict(latest)))
 
         beating = threading.Event()
-        heart = threading.Thread(target=self._heartbeat, args=(job_id, beating), daemon=True)
+        heart = threading.Thread(
+            target=self._heartbeat, args=(job_id, beating, latest), daemon=True
+        )
         heart.start()
         try:
             result = self.work[job.kind](job, progress)
@@ -245,12 +251,13 @@ class JobRunner:
             self._finish(job_id, COMPLETED, result=result)
         finally:
             beating.set()
+            heart.join()
 
-    def _heartbeat(self, job_id: str, stop: threading.Event) -> None:
-        """Keep a running job fresh even through long steps that report no progress."""
-        while not stop.wait(max(self.stale_after / 3, 0.2)):
+    def _heartbeat(self, job_id: str, stop: threading.Event, latest: dict[str, Any]) -> None:
+        """Persist the latest progress and keep the job fresh through long silent steps."""
+        while not stop.wait(min(self.stale_after / 3, 0.5)):
             try:
-                self._update(job_id)
+                self._update(job_id, **dict(latest))
             except Exception:
                 logger.exception("job heartbeat failed", job_id=job_id)
 
@@ -261,8 +268,6 @@ class JobRunner:
                 .where(_col("id") == job_id, _col("status") == RUNNING)
                 .values(updated_at=_utcnow(), **values)
             )
-        if self._listeners:
-            self._notify(get_job(self.engine, job_id))
 
     def _finish(
         self,

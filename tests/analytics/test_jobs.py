@@ -164,3 +164,27 @@ def test_a_live_job_is_not_taken_over(engine: Engine, runners: list[JobRunner]) 
 def test_unknown_job(engine: Engine) -> None:
     with pytest.raises(JobNotFoundError, match="'nope'"):
         get_job(engine, "nope")
+
+
+def test_progress_reported_inside_a_write_transaction_does_not_deadlock(
+    engine: Engine, runners: list[JobRunner]
+) -> None:
+    from analytics.db import replace_dataset
+    from tests.conftest import tiny_tables
+
+    def import_slowly(_job: AnalysisJob, progress: Progress) -> dict[str, Any]:
+        # replace_dataset calls back while it holds the database's write lock;
+        # the pauses give the heartbeat time to try to write meanwhile.
+        def report(fraction: float, stage: str) -> None:
+            progress(fraction, stage)
+            time.sleep(0.3)
+
+        replace_dataset(engine, "held", "Held", tiny_tables(), progress=report)
+        return {"ok": True}
+
+    runner = JobRunner(engine, {"analysis": import_slowly}, stale_after=0.6)
+    runners.append(runner)
+
+    job = _wait_finished(engine, runner.submit("held", "analysis").id, timeout=20)
+
+    assert (job.status, job.error) == ("completed", None)
