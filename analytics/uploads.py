@@ -65,7 +65,7 @@ def accept_upload(
     try:
         with stored.open("rb") as handle:
             file_format = sniff_format(handle.read(8192), original_name)
-        read_upload(stored, original_name=original_name, kind=kind, sheet=request.sheet)
+        parsed = read_upload(stored, original_name=original_name, kind=kind, sheet=request.sheet)
     except BaseException:
         stored.unlink(missing_ok=True)
         raise
@@ -77,6 +77,13 @@ def accept_upload(
         "sheet": request.sheet,
         "format": file_format,
         "size": stored.stat().st_size,
+        "detected_kind": parsed.kind,
+        "rows": {
+            "read": parsed.rows_read,
+            "to_import": parsed.rows_imported,
+            "rejected": parsed.rows_rejected,
+            "first_rejections": list(parsed.rejections),
+        },
     }
     return runner.submit(file_id, UPLOAD_JOB, params)
 

@@ -185,6 +185,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "message": {"type": "string"},
                         "file_id": {"type": "string"},
                         "file_info": {"$ref": "#/components/schemas/FileInfo"},
+                        "rows": {
+                            "type": ["object", "null"],
+                            "description": "Rows read, to import, rejected; first reasons.",
+                        },
                         "analysis_url": {"type": "string"},
                     },
                 },

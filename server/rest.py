@@ -102,6 +102,7 @@ def rest_routes(context: RestContext) -> list[Route]:
                 "message": "File uploaded; analysis started",
                 "file_id": job.dataset_id,
                 "file_info": _file_info(job),
+                "rows": (job.params or {}).get("rows"),
                 "analysis_url": f"/analysis/{job.dataset_id}",
             }
         )

@@ -71,6 +71,7 @@ def test_upload_poll_and_find_the_cli_numbers(
     assert accepted["analysis_url"] == f"/analysis/{file_id}"
     assert accepted["file_info"]["original_name"] == "sales.csv"
     assert accepted["file_info"]["filename"] != "sales.csv"
+    assert accepted["rows"] == {"read": 5, "to_import": 5, "rejected": 0, "first_rejections": []}
 
     body = _poll(client, file_id)
 
@@ -126,6 +127,15 @@ def test_a_file_that_fails_to_parse_is_refused_with_the_reason(client: TestClien
     assert "row 3" in bad_number.json()["detail"]
     assert empty.status_code == 400
     assert header_only.status_code == 400
+
+
+def test_rows_without_customer_are_counted_with_reasons(client: TestClient) -> None:
+    response = _upload(client, "customer,date,amount\nC1,2024-01-01,10\n,2024-01-02,5\n")
+
+    assert response.status_code == 200, response.text
+    rows = response.json()["rows"]
+    assert (rows["read"], rows["to_import"], rows["rejected"]) == (2, 1, 1)
+    assert rows["first_rejections"] == ["row 3: missing customer id"]
 
 
 def test_type_is_checked_by_content_and_extension(client: TestClient) -> None:
