@@ -14,7 +14,6 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -296,9 +295,3 @@ class JobRunner:
                 listener(job)
             except Exception:
                 logger.exception("job listener failed", job_id=job.id)
-
-
-def stored_upload_path(upload_dir: Path, job: AnalysisJob) -> Path:
-    """Where an upload job's file lives: a generated name, never the client's."""
-    params = job.params or {}
-    return upload_dir / str(params["stored_name"])

@@ -18,6 +18,7 @@ from analytics.db import AnalysisJob
 from analytics.errors import AnalyticsError
 from analytics.forecast import forecast_revenue
 from analytics.frames import DatasetFrames
+from analytics.ingest import import_file
 from analytics.kpis import compute_kpis, line_revenue
 from analytics.store import AnalyticsStore
 
@@ -126,7 +127,6 @@ def make_job_work(
     store: AnalyticsStore, upload_dir: Path
 ) -> dict[str, Callable[[AnalysisJob, Progress], dict[str, Any]]]:
     """The functions a JobRunner calls for each job kind."""
-    from analytics.ingest import import_file
 
     def upload(job: AnalysisJob, progress: Progress) -> dict[str, Any]:
         params = job.params or {}
@@ -148,7 +148,7 @@ def make_job_work(
                 "rows_read": imported.rows_read,
                 "rows_imported": imported.rows_imported,
                 "rows_rejected": imported.rows_rejected,
-                "rejections": list(getattr(imported, "rejections", ())),
+                "rejections": list(imported.rejections),
                 "customers": imported.customers,
                 "orders": imported.orders,
                 "column_mapping": imported.column_mapping,
