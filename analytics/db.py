@@ -165,6 +165,25 @@ class AnalysisJob(SQLModel, table=True):
 ROW_TABLES: tuple[type[SQLModel], ...] = (Customer, Product, SalesRep, Order, OrderItem)
 
 
+def empty_frame(model: type[SQLModel]) -> pd.DataFrame:
+    """A frame with ``model``'s row columns (no ``dataset_id``), typed, without rows."""
+    table = model.__table__  # type: ignore[attr-defined]
+    columns = {}
+    for column in table.columns:
+        if column.name == "dataset_id":
+            continue
+        if isinstance(column.type, sa.Date | sa.DateTime):
+            dtype = "datetime64[ns]"
+        elif isinstance(column.type, sa.Integer):
+            dtype = "Int64" if column.nullable else "int64"
+        elif isinstance(column.type, sa.Float):
+            dtype = "float64"
+        else:
+            dtype = "object"
+        columns[column.name] = pd.Series(dtype=dtype)
+    return pd.DataFrame(columns)
+
+
 def create_db_engine(url: str) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):

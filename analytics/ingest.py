@@ -649,44 +649,10 @@ def parse_customers(
     )
     tables = DatasetTables(
         customers=customers,
-        products=pd.DataFrame(
-            {
-                "id": pd.Series(dtype="int64"),
-                "sku": pd.Series(dtype="object"),
-                "name": pd.Series(dtype="object"),
-                "category": pd.Series(dtype="object"),
-                "unit_price": pd.Series(dtype="float64"),
-            }
-        ),
-        sales_reps=pd.DataFrame(
-            {
-                "id": pd.Series(dtype="int64"),
-                "name": pd.Series(dtype="object"),
-                "region": pd.Series(dtype="object"),
-            }
-        ),
-        orders=pd.DataFrame(
-            {
-                "id": pd.Series(dtype="int64"),
-                "external_id": pd.Series(dtype="object"),
-                "customer_id": pd.Series(dtype="int64"),
-                "order_date": pd.Series(dtype="datetime64[ns]"),
-                "status": pd.Series(dtype="object"),
-                "channel": pd.Series(dtype="object"),
-                "sales_rep_id": pd.Series(dtype="Int64"),
-                "total": pd.Series(dtype="float64"),
-            }
-        ),
-        order_items=pd.DataFrame(
-            {
-                "id": pd.Series(dtype="int64"),
-                "order_id": pd.Series(dtype="int64"),
-                "product_id": pd.Series(dtype="Int64"),
-                "quantity": pd.Series(dtype="float64"),
-                "unit_price": pd.Series(dtype="float64"),
-                "amount": pd.Series(dtype="float64"),
-            }
-        ),
+        products=db.empty_frame(db.Product),
+        sales_reps=db.empty_frame(db.SalesRep),
+        orders=db.empty_frame(db.Order),
+        order_items=db.empty_frame(db.OrderItem),
     )
     if progress is not None:
         progress(1.0, "building")

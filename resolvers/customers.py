@@ -7,7 +7,7 @@ from analytics.listing import CustomerFilterSpec, CustomerPage, CustomerSortFiel
 from analytics.records import OrderItemRecord, OrderRecord, ProductRecord, SalesRepRecord
 from analytics.reports import CustomerReportResult, build_customer_report
 from analytics.store import AnalyticsStore
-from resolvers._utils import off_loop
+from resolvers._utils import compute, off_loop
 from resolvers.context import Context
 
 
@@ -73,10 +73,9 @@ async def resolve_order_sales_rep(context: Context, order: OrderRecord) -> Sales
 async def resolve_report(
     context: Context, dataset: str | None, customer_id: str
 ) -> CustomerReportResult:
-    dataset_id = context.dataset_id(dataset)
-    return await off_loop(
-        context.store.compute,
-        dataset_id,
+    return await compute(
+        context,
+        dataset,
         ("report", customer_id),
         lambda frames: build_customer_report(frames, customer_id),
     )

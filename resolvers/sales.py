@@ -17,16 +17,16 @@ from analytics.sales import (
     summarize_categories,
     summarize_sales_reps,
 )
-from resolvers._utils import off_loop
+from resolvers._utils import compute
 from resolvers.context import Context
 
 
 async def resolve_kpis(
     context: Context, dataset: str | None, period: DateRange | None
 ) -> KpisResult:
-    return await off_loop(
-        context.store.compute,
-        context.dataset_id(dataset),
+    return await compute(
+        context,
+        dataset,
         ("kpis", period),
         partial(compute_kpis, period=period),
     )
@@ -39,9 +39,9 @@ async def resolve_revenue_series(
     period: DateRange | None,
     group_by: RevenueGroupBy | None,
 ) -> RevenueSeriesResult:
-    return await off_loop(
-        context.store.compute,
-        context.dataset_id(dataset),
+    return await compute(
+        context,
+        dataset,
         ("revenue_series", granularity, period, group_by),
         partial(compute_revenue_series, granularity=granularity, period=period, group_by=group_by),
     )
@@ -50,9 +50,9 @@ async def resolve_revenue_series(
 async def resolve_top_customers(
     context: Context, dataset: str | None, limit: int
 ) -> TopCustomersResult:
-    return await off_loop(
-        context.store.compute,
-        context.dataset_id(dataset),
+    return await compute(
+        context,
+        dataset,
         ("top_customers", limit),
         partial(rank_top_customers, limit=limit),
     )
@@ -61,9 +61,9 @@ async def resolve_top_customers(
 async def resolve_category_performance(
     context: Context, dataset: str | None, period: DateRange | None
 ) -> CategoryPerformanceResult:
-    return await off_loop(
-        context.store.compute,
-        context.dataset_id(dataset),
+    return await compute(
+        context,
+        dataset,
         ("categories", period),
         partial(summarize_categories, period=period),
     )
@@ -72,18 +72,18 @@ async def resolve_category_performance(
 async def resolve_sales_reps(
     context: Context, dataset: str | None, period: DateRange | None
 ) -> SalesRepPerformanceResult:
-    return await off_loop(
-        context.store.compute,
-        context.dataset_id(dataset),
+    return await compute(
+        context,
+        dataset,
         ("sales_reps", period),
         partial(summarize_sales_reps, period=period),
     )
 
 
 async def resolve_satisfaction(context: Context, dataset: str | None) -> SatisfactionResult:
-    return await off_loop(
-        context.store.compute,
-        context.dataset_id(dataset),
+    return await compute(
+        context,
+        dataset,
         ("satisfaction",),
         summarize_satisfaction,
     )

@@ -8,6 +8,7 @@ from strawberry.types import Info
 from analytics.db import Dataset as DatasetRow
 from resolvers.context import Context
 from resolvers.datasets import resolve_datasets
+from schema._utils import convert
 
 
 @strawberry.type(description="A workspace of data: the unit of import, analysis and access.")
@@ -28,21 +29,7 @@ class Dataset:
 
     @classmethod
     def from_row(cls, row: DatasetRow) -> Dataset:
-        return cls(
-            id=strawberry.ID(row.id),
-            name=row.name,
-            kind=row.kind,
-            source_filename=row.source_filename,
-            source_format=row.source_format,
-            source_size=row.source_size,
-            source_sha256=row.source_sha256,
-            rows_read=row.rows_read,
-            rows_imported=row.rows_imported,
-            rows_rejected=row.rows_rejected,
-            version=row.version,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+        return convert(cls, row, id=strawberry.ID(row.id))
 
 
 @strawberry.type

@@ -18,6 +18,7 @@ from resolvers.jobs import (
     resolve_upload_dataset,
     watch_job,
 )
+from schema._utils import convert
 from schema.scalars import JSON
 
 
@@ -45,18 +46,12 @@ class AnalysisJob:
 
     @classmethod
     def from_row(cls, job: db.AnalysisJob) -> AnalysisJob:
-        return cls(
+        return convert(
+            cls,
+            job,
             id=strawberry.ID(job.id),
             dataset=strawberry.ID(job.dataset_id),
-            kind=job.kind,
             status=JobStatus(job.status),
-            progress=job.progress,
-            stage=job.stage,
-            error=job.error,
-            result=job.result,  # type: ignore[arg-type]
-            created_at=job.created_at,
-            started_at=job.started_at,
-            completed_at=job.completed_at,
         )
 
 
