@@ -161,6 +161,35 @@ class AnalysisJob(SQLModel, table=True):
         return self.status in (COMPLETED, FAILED)
 
 
+class ModelVersion(SQLModel, table=True):
+    """A trained model: what it was fitted on, how well, and where its pipeline is saved.
+
+    ``dataset_id`` is not a foreign key: a model outlives the dataset it was
+    trained on (it can still assign new customers and serve as a drift reference).
+    """
+
+    __tablename__ = "model_versions"
+    __table_args__ = (
+        sa.UniqueConstraint("dataset_id", "kind", "method", "version"),
+        sa.Index("ix_model_versions_created", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    dataset_id: str = Field(max_length=64)
+    dataset_version: int
+    kind: str = Field(max_length=32)  # "segmentation", "churn"
+    method: str = Field(max_length=32)  # "kmeans", "dbscan", ...
+    version: int  # 1, 2, ... per (dataset, kind, method)
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    features: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    fingerprint: str = Field(max_length=64)  # sha256 of the training feature table
+    # A sample of the training features (analytics.features.describe_reference).
+    reference: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    artifact_path: str  # relative to the model directory
+    created_at: dt.datetime = Field(default_factory=_utcnow)
+
+
 # Children before parents: the order rows are deleted in and parents inserted first.
 ROW_TABLES: tuple[type[SQLModel], ...] = (Customer, Product, SalesRep, Order, OrderItem)
 

@@ -7,6 +7,7 @@ definition of a number serves GraphQL, REST, askAI and charts alike.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from analytics.periods import default_as_of
 
 _CUSTOMER_COLUMNS = [
     "customer_id", "external_id", "name", "email", "region", "country",
-    "signup_date", "satisfaction_score",
+    "signup_date", "satisfaction_score", "attributes",
 ]  # fmt: skip
 _PRODUCT_COLUMNS = ["product_id", "sku", "name", "category", "unit_price"]
 _SALES_REP_COLUMNS = ["sales_rep_id", "name", "region"]
@@ -40,7 +41,9 @@ class DatasetFrames:
     Frames (ids are the dataset-local integer ids of the tables):
 
     - ``customers``: customer_id, external_id, name, email, region, country,
-      signup_date (datetime64), satisfaction_score (float, NaN when unknown)
+      signup_date (datetime64), satisfaction_score (float, NaN when unknown),
+      attributes (the customer's extra columns as JSON text, or None); read
+      them as a table through ``customer_attributes``
     - ``products``: product_id, sku, name, category, unit_price
     - ``sales_reps``: sales_rep_id, name, region
     - ``orders``: order_id, external_id, customer_id, order_date (datetime64,
@@ -68,6 +71,43 @@ class DatasetFrames:
     def default_as_of(self) -> dt.date:
         return default_as_of(self.latest_order_date)
 
+    @cached_property
+    def customer_attributes(self) -> pd.DataFrame:
+        """The customers' extra columns, one per attribute key, indexed by customer_id.
+
+        A column whose every value is a number (or a bool) is float64, any
+        other is text (object); a customer without the key has NaN/None.
+        """
+        texts = self.customers.get("attributes")
+        index = pd.Index(self.customers["customer_id"], name="customer_id")
+        if texts is None or texts.isna().all():
+            return pd.DataFrame(index=index)
+        records = [json.loads(text) if isinstance(text, str) else {} for text in texts]
+        table = pd.DataFrame.from_records(records, index=index)
+        for column in table.columns:
+            values = table[column]
+            numbers = pd.to_numeric(values.map(_number_or_nan), errors="coerce")
+            if numbers.notna().sum() == values.notna().sum():
+                table[column] = numbers.astype("float64")
+        return table
+
+
+def _number_or_nan(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return float("nan")
+
+
+def _attributes_text(value: Any) -> str | None:
+    """Attributes as stored (a dict, JSON text or nothing) as canonical JSON text."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        value = json.loads(value)
+    return json.dumps(value, sort_keys=True) if value else None
+
 
 def build_frames(
     dataset_id: str,
@@ -84,6 +124,10 @@ def build_frames(
     unit_price, amount). Tests build tiny datasets through this too.
     """
     customers = customers.reset_index(drop=True).copy()
+    if "attributes" in customers:
+        customers["attributes"] = customers["attributes"].map(_attributes_text).astype("object")
+    else:
+        customers["attributes"] = None
     customers["signup_date"] = pd.to_datetime(customers["signup_date"])
     customers["satisfaction_score"] = pd.to_numeric(
         customers["satisfaction_score"], errors="coerce"
@@ -133,7 +177,7 @@ def load_frames(engine: Engine, dataset_id: str, version: int) -> DatasetFrames:
 
         customers = query(
             "SELECT id, external_id, name, email, region, country, signup_date, "
-            "satisfaction_score FROM customers WHERE dataset_id = ? ORDER BY id",
+            "satisfaction_score, attributes FROM customers WHERE dataset_id = ? ORDER BY id",
             _CUSTOMER_COLUMNS,
         )
         products = query(

@@ -20,6 +20,8 @@ class Context:
     loaders: DataLoaders
     runner: JobRunner | None = None
     upload_dir: Path | None = None
+    model_dir: Path | None = None
+    training_timeout: float = 300.0
     request: Any = None
     response: Any = None
     request_id: str | None = None

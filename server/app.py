@@ -57,6 +57,8 @@ class SalescopeGraphQL(GraphQL[Context, None]):
             loaders=DataLoaders.create(self._store.engine),
             runner=self._runner,
             upload_dir=self._settings.upload_dir,
+            model_dir=self._settings.model_dir,
+            training_timeout=self._settings.training_timeout,
             request=request,
             response=response,
             request_id=request.scope.get("state", {}).get("request_id"),

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     job_stale_after: float = Field(
         30.0, gt=0, description="Seconds without a heartbeat before a job counts as orphaned."
     )
+    training_timeout: float = Field(
+        300.0, gt=0, description="Seconds a model fit may run before it is stopped."
+    )
 
     @property
     def resolved_database_url(self) -> str:
@@ -45,6 +48,10 @@ class Settings(BaseSettings):
     @property
     def snapshot_dir(self) -> Path:
         return self.data_dir / "frames"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.data_dir / "models"
 
     @property
     def log_file(self) -> Path:

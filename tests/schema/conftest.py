@@ -38,6 +38,8 @@ def make_context(store: AnalyticsStore, runner: JobRunner, tmp_path: Path) -> Ca
             loaders=DataLoaders.create(store.engine),
             runner=runner,
             upload_dir=tmp_path / "uploads",
+            model_dir=tmp_path / "models",
+            training_timeout=120.0,
         )
 
     return build
