@@ -10,11 +10,12 @@ from schema.datasets import DatasetQuery
 from schema.errors import ErrorPolicy
 from schema.jobs import JobMutation, JobQuery, Subscription
 from schema.reports import ReportMutation, ReportQuery
+from schema.rfm import RfmQuery
 from schema.sales import SalesQuery
 
 
 @strawberry.type
-class Query(DatasetQuery, CustomerQuery, SalesQuery, ReportQuery, JobQuery):
+class Query(DatasetQuery, CustomerQuery, SalesQuery, RfmQuery, ReportQuery, JobQuery):
     pass
 
 

@@ -22,6 +22,8 @@ from resolvers.customers import (
     resolve_order_items,
     resolve_order_sales_rep,
 )
+from resolvers.rfm import resolve_rfm
+from schema.rfm import RfmScore
 
 _CURSOR_PREFIX = "offset:"
 
@@ -130,6 +132,13 @@ class Customer:
             first_order_date=_date(row["first_order_date"]),
             last_order_date=_date(row["last_order_date"]),
         )
+
+    @strawberry.field(description="RFM scores at asOf; null when they had not ordered by then.")
+    async def rfm(self, info: Info[Context, None], as_of: dt.date | None = None) -> RfmScore | None:
+        scores = (await resolve_rfm(info.context, self.dataset_id, as_of)).customers
+        if self.pk not in scores.index:
+            return None
+        return RfmScore.from_row(next(scores.loc[[self.pk]].itertuples()))
 
     @strawberry.field(description="The customer's orders, newest first.")
     async def orders(self, info: Info[Context, None], first: int | None = None) -> list[Order]:
