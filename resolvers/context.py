@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analytics.alerts import MailSettings
 from analytics.jobs import JobRunner
 from analytics.store import AnalyticsStore
 from resolvers.dataloaders import DataLoaders
@@ -25,6 +26,7 @@ class Context:
     request: Any = None
     response: Any = None
     request_id: str | None = None
+    alert_mail: MailSettings | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property

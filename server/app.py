@@ -62,6 +62,7 @@ class SalescopeGraphQL(GraphQL[Context, None]):
             request=request,
             response=response,
             request_id=request.scope.get("state", {}).get("request_id"),
+            alert_mail=self._settings.alert_mail,
         )
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from analytics.alerts import MailSettings
 
 
 class Settings(BaseSettings):
@@ -34,6 +37,47 @@ class Settings(BaseSettings):
     training_timeout: float = Field(
         300.0, gt=0, description="Seconds a model fit may run before it is stopped."
     )
+    smtp_host: str | None = Field(None, description="SMTP server for drift alerts; unset: none.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    smtp_username: str | None = Field(None, description="SMTP login, if the server needs one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_sender: str = Field("salescope@localhost", description="From address of drift alerts.")
+    smtp_recipients: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Drift alert recipients (comma-separated or JSON list)."
+    )
+    smtp_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the SMTP server.")
+
+    @field_validator("smtp_recipients", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _alerts_need_recipients(self) -> Settings:
+        if self.smtp_host and not self.smtp_recipients:
+            raise ValueError("smtp_recipients: required when smtp_host is set")
+        return self
+
+    @property
+    def alert_mail(self) -> MailSettings | None:
+        """Where drift alerts go, or ``None`` when no SMTP host is configured."""
+        if not self.smtp_host:
+            return None
+        return MailSettings(
+            host=self.smtp_host,
+            recipients=tuple(self.smtp_recipients),
+            port=self.smtp_port,
+            sender=self.smtp_sender,
+            username=self.smtp_username,
+            password=self.smtp_password.get_secret_value() if self.smtp_password else None,
+            starttls=self.smtp_starttls,
+            timeout=self.smtp_timeout,
+        )
 
     @property
     def resolved_database_url(self) -> str:
