@@ -19,7 +19,8 @@ from analytics.errors import AnalyticsError
 from analytics.forecast import forecast_revenue
 from analytics.frames import DatasetFrames
 from analytics.ingest import import_file
-from analytics.kpis import compute_kpis, line_revenue
+from analytics.kpis import compute_kpis
+from analytics.sales import profile_seasonality, rank_top_products
 from analytics.store import AnalyticsStore
 
 logger = structlog.get_logger("salescope.pipeline")
@@ -62,49 +63,29 @@ def _kpis(frames: DatasetFrames) -> dict[str, Any]:
 
 
 def _sales(frames: DatasetFrames) -> dict[str, Any]:
-    lines = frames.lines.assign(revenue=line_revenue(frames.lines))
-    products = frames.products.set_index("product_id")
-    by_product = (
-        lines.groupby("product_id")
-        .agg(
-            revenue=("revenue", "sum"), quantity=("quantity", "sum"), orders=("order_id", "nunique")
-        )
-        .sort_values("revenue", ascending=False, kind="stable")
-        .head(10)
-    )
-    top10 = [
-        {
-            "sku": products.at[product_id, "sku"],
-            "name": products.at[product_id, "name"],
-            "category": products.at[product_id, "category"],
-            "revenue": float(row.revenue),
-            "quantity": float(row.quantity),
-            "orders": int(row.orders),
-        }
-        for product_id, row in by_product.iterrows()
-    ]
-    dates = lines["order_date"]
-    monthly = lines.groupby(dates.dt.month)["revenue"].sum()
-    weekday = lines.groupby(dates.dt.day_of_week)["revenue"].sum()
-    seasonal = {
-        "by_month": [{"month": int(m), "revenue": float(v)} for m, v in monthly.items()],
-        "by_weekday": [
-            {"weekday": dt.date(2024, 1, 1 + int(d)).strftime("%A"), "revenue": float(v)}
-            for d, v in weekday.items()
-        ],
-    }
+    top = rank_top_products(frames, limit=10)
+    seasonality = profile_seasonality(frames)
     try:
         forecast = forecast_revenue(frames, horizon=3)
         forecast_data: dict[str, Any] = {
             "method": forecast.method,
+            "model": forecast.model.value,
+            "reason": forecast.reason,
             "points": [_plain(dataclasses.asdict(p)) for p in forecast.points],
+            "backtest": (
+                _plain(dataclasses.asdict(forecast.backtest)) if forecast.backtest else None
+            ),
+            "notes": list(forecast.notes),
         }
     except AnalyticsError as error:
         forecast_data = {"error": str(error)}
     return {
         "forecast": forecast_data,
-        "top10_products": _plain(top10),
-        "seasonal_patterns": seasonal,
+        "top10_products": [_plain(dataclasses.asdict(p)) for p in top.items],
+        "seasonal_patterns": {
+            "by_month": [_plain(dataclasses.asdict(m)) for m in seasonality.by_month],
+            "by_weekday": [_plain(dataclasses.asdict(d)) for d in seasonality.by_weekday],
+        },
     }
 
 

@@ -18,6 +18,11 @@ from analytics.periods import DateRange
 
 UNKNOWN = "Unknown"
 MAX_LIMIT = 1000
+MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December",
+)  # fmt: skip
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
 class Granularity(StrEnum):
@@ -429,3 +434,234 @@ def summarize_sales_reps(
         y_title="Revenue",
     )
     return SalesRepPerformanceResult(items=items, figure=figure)
+
+
+@dataclass(frozen=True)
+class ProductSales:
+    sku: str | None
+    name: str | None
+    category: str | None
+    revenue: float
+    quantity: float
+    orders: int
+    revenue_share: float
+
+
+@dataclass(frozen=True)
+class TopProductsResult:
+    items: tuple[ProductSales, ...]
+    total_revenue: float
+    figure: charts.Figure
+
+
+def rank_top_products(
+    frames: DatasetFrames, limit: int = 10, period: DateRange | None = None
+) -> TopProductsResult:
+    """The products with the highest revenue.
+
+    Parameters
+    ----------
+    frames : DatasetFrames
+        The dataset.
+    limit : int, default 10
+        How many products to return, 1 to 1000.
+    period : DateRange, optional
+        Only lines dated inside it.
+
+    Returns
+    -------
+    TopProductsResult
+        Products with at least one line, by revenue descending; ties by sku.
+        ``orders`` counts distinct orders, ``revenue_share`` is the product's
+        share (0..1) of all the lines' revenue (0 when that is 0). Lines
+        without a product count in the total only.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgumentError(
+            f"limit: expected an integer from 1 to {MAX_LIMIT}, got {limit!r}"
+        )
+    lines = _lines_in(frames, period)
+    revenue = line_revenue(lines)
+    total = float(revenue.sum())
+    known = lines["product_id"].notna()
+    table = pd.DataFrame(
+        {
+            "product_id": lines.loc[known, "product_id"].astype("int64"),
+            "revenue": revenue[known],
+            "quantity": lines.loc[known, "quantity"].fillna(0.0),
+            "order_id": lines.loc[known, "order_id"],
+        }
+    )
+    grouped = table.groupby("product_id").agg(
+        revenue=("revenue", "sum"), quantity=("quantity", "sum")
+    )
+    grouped["orders"] = count_orders(table, ["product_id"])
+    products = frames.products[["product_id", "sku", "name", "category"]].copy()
+    products["product_id"] = products["product_id"].astype("int64")
+    ranked = (
+        grouped.reset_index()
+        .merge(products, on="product_id", how="left")
+        .sort_values(["revenue", "sku"], ascending=[False, True], na_position="last", kind="stable")
+        .head(limit)
+    )
+    items = tuple(
+        ProductSales(
+            sku=_text_or_none(row["sku"]),
+            name=_text_or_none(row["name"]),
+            category=_text_or_none(row["category"]),
+            revenue=float(row["revenue"]),
+            quantity=float(row["quantity"]),
+            orders=int(row["orders"]),
+            revenue_share=float(row["revenue"]) / total if total else 0.0,
+        )
+        for row in ranked.to_dict("records")
+    )
+    figure = charts.bar_figure(
+        [_product_label(item) for item in items],
+        [item.revenue for item in items],
+        title=f"Top {len(items)} products by revenue",
+        x_title="Product",
+        y_title="Revenue",
+        horizontal=True,
+    )
+    return TopProductsResult(items=items, total_revenue=total, figure=figure)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
+
+
+def _product_label(item: ProductSales) -> str:
+    """Names repeat across products, so the sku keeps each bar apart."""
+    if item.name and item.sku:
+        return f"{item.name} ({item.sku})"
+    return item.name or item.sku or UNKNOWN
+
+
+@dataclass(frozen=True)
+class MonthOfYearRevenue:
+    """Revenue of one calendar month (1 = January) summed over every year."""
+
+    month: int
+    name: str
+    revenue: float
+    periods: int
+    average: float | None
+    index: float | None
+
+
+@dataclass(frozen=True)
+class WeekdayRevenue:
+    """Revenue of one weekday (``day`` 1 = Monday .. 7 = Sunday) summed over every week."""
+
+    weekday: str
+    day: int
+    revenue: float
+    periods: int
+    average: float | None
+    index: float | None
+
+
+@dataclass(frozen=True)
+class SeasonalityResult:
+    first_day: dt.date | None
+    last_day: dt.date | None
+    by_month: tuple[MonthOfYearRevenue, ...]
+    by_weekday: tuple[WeekdayRevenue, ...]
+    month_figure: charts.Figure
+    weekday_figure: charts.Figure
+
+
+def profile_seasonality(
+    frames: DatasetFrames, period: DateRange | None = None
+) -> SeasonalityResult:
+    """Revenue by month of year and by weekday, with a seasonal index for each.
+
+    Parameters
+    ----------
+    frames : DatasetFrames
+        The dataset.
+    period : DateRange, optional
+        Only lines dated inside it; the span is then the period itself.
+
+    Returns
+    -------
+    SeasonalityResult
+        All 12 months and all 7 weekdays, in calendar order, zeros included.
+        The span runs from the first to the last order day (or is
+        ``period``); ``periods`` counts how many times the month or weekday
+        occurs in it (a partly covered month counts once), ``average`` is
+        revenue / periods (``None`` when 0), and ``index`` is the average
+        divided by the mean of the averages, so 1.2 means 20% above a
+        typical month or weekday (``None`` when there is nothing to compare).
+    """
+    lines = _lines_in(frames, period)
+    daily = line_revenue(lines).groupby(lines["order_date"].to_numpy()).sum()
+    days = pd.DatetimeIndex(daily.index)
+    if period is not None:
+        first, last = pd.Timestamp(period.start), pd.Timestamp(period.end)
+    elif len(days):
+        first, last = days.min(), days.max()
+    else:
+        first = last = None
+    if first is None or last is None:
+        month_counts = pd.Series(0, index=range(1, 13))
+        weekday_counts = pd.Series(0, index=range(7))
+    else:
+        months = pd.period_range(first.to_period("M"), last.to_period("M"), freq="M").month
+        month_counts = pd.Series(months).value_counts().reindex(range(1, 13), fill_value=0)
+        weekdays = pd.date_range(first, last, freq="D").day_of_week
+        weekday_counts = pd.Series(weekdays).value_counts().reindex(range(7), fill_value=0)
+    month_revenue = daily.groupby(days.month).sum().reindex(range(1, 13), fill_value=0.0)
+    weekday_revenue = daily.groupby(days.day_of_week).sum().reindex(range(7), fill_value=0.0)
+
+    month_rows = _seasonal_rows(month_revenue, month_counts)
+    by_month = tuple(
+        MonthOfYearRevenue(month, MONTH_NAMES[month - 1], *row)
+        for month, row in zip(range(1, 13), month_rows, strict=True)
+    )
+    weekday_rows = _seasonal_rows(weekday_revenue, weekday_counts)
+    by_weekday = tuple(
+        WeekdayRevenue(WEEKDAY_NAMES[day], day + 1, *row)
+        for day, row in zip(range(7), weekday_rows, strict=True)
+    )
+    return SeasonalityResult(
+        first_day=None if first is None else first.date(),
+        last_day=None if last is None else last.date(),
+        by_month=by_month,
+        by_weekday=by_weekday,
+        month_figure=charts.bar_figure(
+            [m.name for m in by_month],
+            [m.average or 0.0 for m in by_month],
+            title="Average revenue by month of year",
+            x_title="Month",
+            y_title="Revenue per month",
+        ),
+        weekday_figure=charts.bar_figure(
+            [d.weekday for d in by_weekday],
+            [d.average or 0.0 for d in by_weekday],
+            title="Average revenue by weekday",
+            x_title="Weekday",
+            y_title="Revenue per day",
+        ),
+    )
+
+
+def _seasonal_rows(
+    revenue: pd.Series, counts: pd.Series
+) -> list[tuple[float, int, float | None, float | None]]:
+    averages = [
+        float(total) / int(count) if count else None
+        for total, count in zip(revenue, counts, strict=True)
+    ]
+    known = [average for average in averages if average is not None]
+    mean = sum(known) / len(known) if known else 0.0
+    return [
+        (
+            float(total),
+            int(count),
+            average,
+            average / mean if average is not None and mean else None,
+        )
+        for total, count, average in zip(revenue, counts, averages, strict=True)
+    ]

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
+import plotly.io as pio
 import pytest
 
 from analytics.errors import InvalidArgumentError
@@ -9,10 +11,13 @@ from analytics.frames import DatasetFrames
 from analytics.periods import DateRange
 from analytics.sales import (
     Granularity,
+    ProductSales,
     RevenueGroupBy,
     RevenuePoint,
     compute_revenue_series,
+    profile_seasonality,
     rank_top_customers,
+    rank_top_products,
     summarize_categories,
     summarize_sales_reps,
 )
@@ -251,3 +256,95 @@ def test_breakdowns_of_empty_dataset(empty_frames: DatasetFrames) -> None:
     assert summarize_categories(empty_frames).items == ()
     assert summarize_sales_reps(empty_frames).items == ()
     assert rank_top_customers(empty_frames).items == ()
+
+
+def test_top_products_by_revenue(frames: DatasetFrames) -> None:
+    result = rank_top_products(frames, limit=3)
+
+    # SKU-C: 101 100 + 105 100 = 200 (qty 2); SKU-B: 102 100 + 104 25 + 106 -25 = 100
+    # (qty 4 + 1 - 1, orders 3); SKU-A: 101 20 + 103 50 = 70; SKU-D (45) is fourth.
+    assert result.items == (
+        ProductSales("SKU-C", "Support plan", "Services", 200.0, 2.0, 2, 200 / 415),
+        ProductSales("SKU-B", "Gadget", "Hardware", 100.0, 4.0, 3, 100 / 415),
+        ProductSales("SKU-A", "Widget", "Hardware", 70.0, 7.0, 2, 70 / 415),
+    )
+    assert result.total_revenue == pytest.approx(415.0)
+    figure = pio.from_json(json.dumps(result.figure))
+    assert list(figure.data[0].y) == ["Support plan (SKU-C)", "Gadget (SKU-B)", "Widget (SKU-A)"]
+
+
+def test_top_products_in_period_break_ties_by_sku(frames: DatasetFrames) -> None:
+    result = rank_top_products(frames, period=DateRange(D(2023, 1, 1), D(2023, 12, 31)))
+
+    # 2023: SKU-C 100; SKU-D 10 + 35 = 45 (no category); SKU-B 25 - 25 = 0.
+    assert [(p.sku, p.category, p.revenue, p.orders) for p in result.items] == [
+        ("SKU-C", "Services", 100.0, 1),
+        ("SKU-D", None, 45.0, 2),
+        ("SKU-B", "Hardware", 0.0, 2),
+    ]
+    with pytest.raises(InvalidArgumentError, match="limit"):
+        rank_top_products(frames, limit=0)
+
+
+def test_seasonality_by_month_of_year(frames: DatasetFrames) -> None:
+    result = profile_seasonality(frames)
+
+    # Span 2022-03-15 .. 2023-12-30: March to December occur twice, January and
+    # February once. Revenue: Jan 35, Mar 120, Apr 100, Jun -25, Jul 100, Dec 85.
+    # Averages 35, 0, 60, 50, 0, -12.5, 50, 0, 0, 0, 0, 42.5; their mean is 18.75.
+    assert (result.first_day, result.last_day) == (D(2022, 3, 15), D(2023, 12, 30))
+    rows = [(m.month, m.name, m.revenue, m.periods, m.average) for m in result.by_month]
+    assert rows[:3] == [
+        (1, "January", 35.0, 1, 35.0),
+        (2, "February", 0.0, 1, 0.0),
+        (3, "March", 120.0, 2, 60.0),
+    ]
+    assert [m.revenue for m in result.by_month] == [35, 0, 120, 100, 0, -25, 100, 0, 0, 0, 0, 85]
+    assert [m.periods for m in result.by_month] == [1, 1] + [2] * 10
+    indexes = [m.index for m in result.by_month]
+    assert indexes == pytest.approx(
+        [a / 18.75 for a in (35, 0, 60, 50, 0, -12.5, 50, 0, 0, 0, 0, 42.5)]
+    )
+    assert sum(index or 0.0 for index in indexes) == pytest.approx(12.0)
+    assert pio.from_json(json.dumps(result.month_figure)).data
+
+
+def test_seasonality_by_weekday(frames: DatasetFrames) -> None:
+    result = profile_seasonality(frames)
+
+    # 656 days from a Tuesday: 93 weeks and Tuesday..Saturday once more. Revenue:
+    # Monday 100 + 35, Tuesday 120, Friday -25, Saturday 50 + 100 + 35.
+    days = [(d.day, d.weekday, d.revenue, d.periods) for d in result.by_weekday]
+    assert days == [
+        (1, "Monday", 135.0, 93),
+        (2, "Tuesday", 120.0, 94),
+        (3, "Wednesday", 0.0, 94),
+        (4, "Thursday", 0.0, 94),
+        (5, "Friday", -25.0, 94),
+        (6, "Saturday", 185.0, 94),
+        (7, "Sunday", 0.0, 93),
+    ]
+    mean = (135 / 93 + 280 / 94) / 7
+    assert result.by_weekday[0].index == pytest.approx(135 / 93 / mean)
+    assert result.by_weekday[5].index == pytest.approx(185 / 94 / mean)
+    assert pio.from_json(json.dumps(result.weekday_figure)).data
+
+
+def test_seasonality_of_a_period_spans_the_whole_period(frames: DatasetFrames) -> None:
+    result = profile_seasonality(frames, period=DateRange(D(2023, 1, 1), D(2023, 12, 31)))
+
+    # 2023 is one of each month; 365 days = 52 weeks + a Sunday (1 January).
+    assert [m.periods for m in result.by_month] == [1] * 12
+    assert [d.periods for d in result.by_weekday] == [52] * 6 + [53]
+    assert result.by_month[11].revenue == 35.0
+
+
+def test_top_products_and_seasonality_of_empty_dataset(empty_frames: DatasetFrames) -> None:
+    assert rank_top_products(empty_frames).items == ()
+    result = profile_seasonality(empty_frames)
+    assert result.first_day is None
+    assert [(m.revenue, m.periods, m.average, m.index) for m in result.by_month] == [
+        (0.0, 0, None, None)
+    ] * 12
+    assert len(result.by_weekday) == 7
+    assert all(d.index is None for d in result.by_weekday)
