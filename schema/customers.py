@@ -4,7 +4,7 @@ import base64
 import datetime as dt
 import enum
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import strawberry
@@ -13,6 +13,7 @@ from strawberry.types import Info
 from analytics.errors import InvalidArgumentError
 from analytics.listing import MAX_PAGE_SIZE, CustomerFilterSpec, CustomerSortField
 from analytics.records import OrderItemRecord, OrderRecord, ProductRecord, SalesRepRecord
+from resolvers.clv import resolve_lifetime_value
 from resolvers.context import Context
 from resolvers.customers import (
     resolve_customer,
@@ -23,7 +24,11 @@ from resolvers.customers import (
     resolve_order_sales_rep,
 )
 from resolvers.rfm import resolve_rfm
+from schema._utils import convert
 from schema.rfm import RfmScore
+
+if TYPE_CHECKING:
+    from schema.clv import CustomerClv
 
 _CURSOR_PREFIX = "offset:"
 
@@ -139,6 +144,21 @@ class Customer:
         if self.pk not in scores.index:
             return None
         return RfmScore.from_row(next(scores.loc[[self.pk]].itertuples()))
+
+    @strawberry.field(description="Predicted lifetime value (BG/NBD + Gamma-Gamma).")
+    async def clv(
+        self,
+        info: Info[Context, None],
+        horizon_months: int = 12,
+        discount_rate: float = 0.01,
+    ) -> Annotated[CustomerClv, strawberry.lazy("schema.clv")] | None:
+        from schema.clv import CustomerClv
+
+        result = await resolve_lifetime_value(
+            info.context, self.dataset_id, horizon_months, discount_rate
+        )
+        prediction = result.for_customer(self.pk)
+        return None if prediction is None else convert(CustomerClv, prediction)
 
     @strawberry.field(description="The customer's orders, newest first.")
     async def orders(self, info: Info[Context, None], first: int | None = None) -> list[Order]:

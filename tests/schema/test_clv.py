@@ -103,3 +103,21 @@ async def test_page_size_is_limited(execute: Execute, demo_store: AnalyticsStore
     error = result["errors"][0]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert "first" in error["message"]
+
+
+async def test_customer_clv_is_the_analysis_row(
+    execute: Execute, demo_store: AnalyticsStore
+) -> None:
+    analysis = await execute(
+        '{ lifetimeValue(dataset: "clv") { customers(first: 1) { customerId predictedValue '
+        "pAlive } } }"
+    )
+    best = analysis["lifetimeValue"]["customers"][0]
+
+    customer = await execute(
+        'query C($id: ID!) { customer(dataset: "clv", id: $id) '
+        "{ clv { customerId predictedValue pAlive } } }",
+        {"id": best["customerId"]},
+    )
+
+    assert customer["customer"]["clv"] == best
