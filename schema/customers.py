@@ -13,6 +13,7 @@ from strawberry.types import Info
 from analytics.errors import InvalidArgumentError
 from analytics.listing import MAX_PAGE_SIZE, CustomerFilterSpec, CustomerSortField
 from analytics.records import OrderItemRecord, OrderRecord, ProductRecord, SalesRepRecord
+from resolvers.churn import resolve_customer_churn
 from resolvers.clv import resolve_lifetime_value
 from resolvers.context import Context
 from resolvers.customers import (
@@ -28,6 +29,7 @@ from schema._utils import convert
 from schema.rfm import RfmScore
 
 if TYPE_CHECKING:
+    from schema.churn import CustomerChurnRisk
     from schema.clv import CustomerClv
 
 _CURSOR_PREFIX = "offset:"
@@ -159,6 +161,18 @@ class Customer:
         )
         prediction = result.for_customer(self.pk)
         return None if prediction is None else convert(CustomerClv, prediction)
+
+    @strawberry.field(
+        description="Churn risk at the default asOf over 90 days; null when not scored "
+        "(no order in the last 365 days, or none at all)."
+    )
+    async def churn(
+        self, info: Info[Context, None]
+    ) -> Annotated[CustomerChurnRisk, strawberry.lazy("schema.churn")] | None:
+        from schema.churn import CustomerChurnRisk
+
+        risk = await resolve_customer_churn(info.context, self.dataset_id, str(self.id))
+        return None if risk is None else CustomerChurnRisk.from_result(risk)
 
     @strawberry.field(description="The customer's orders, newest first.")
     async def orders(self, info: Info[Context, None], first: int | None = None) -> list[Order]:
