@@ -22,6 +22,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ from analytics.frames import DatasetFrames
 from analytics.kpis import count_orders, line_revenue
 from analytics.periods import DEFAULT_WINDOW_DAYS
 from analytics.rfm import customer_id_order
+from analytics.store import AnalyticsStore
 from analytics.worker import run_with_timeout
 
 DEFAULT_HORIZON_DAYS = 90
@@ -717,6 +719,26 @@ def risk_level(probability: float) -> RiskLevel:
 def check_top(top: int) -> None:
     if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= MAX_TOP:
         raise InvalidArgumentError(f"top: expected 1..{MAX_TOP}, got {top!r}")
+
+
+def churn_risk(
+    store: AnalyticsStore,
+    dataset_id: str,
+    as_of: dt.date | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    *,
+    timeout: float | None = None,
+) -> ChurnResult:
+    """:func:`analyze_churn` of a stored dataset, cached per dataset version and arguments.
+
+    GraphQL and the upload analysis both come through here, so a robot's
+    upload warms the cache a dashboard reads.
+    """
+    return store.compute(
+        dataset_id,
+        ("churn", as_of, horizon_days),
+        partial(analyze_churn, as_of=as_of, horizon_days=horizon_days, timeout=timeout),
+    )
 
 
 def churn_upload_report(

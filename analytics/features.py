@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from typing import Any
 
 import pandas as pd
@@ -20,6 +21,9 @@ from analytics.rfm import compute_rfm_values
 RFM_FEATURES = ("recency", "frequency", "monetary")
 # Label columns describe the outcome, not the customer: never features.
 LABEL_ATTRIBUTES = frozenset({"churn"})
+# Attributes named like identifiers (customer_id, row_number, zip_code...)
+# number customers rather than describe them: never features.
+IDENTIFIER_NAME = re.compile(r"(^|_)(id|ids|key|number|no|num|code|index|row|uuid)$")
 # A text attribute with more distinct values than this is an identifier or
 # free text, not a category.
 MAX_CATEGORIES = 50
@@ -37,7 +41,8 @@ def build_customer_features(frames: DatasetFrames, as_of: dt.date | None = None)
     one, every numeric attribute (float64, NaN when missing), ``region``
     when known and every text attribute with at most :data:`MAX_CATEGORIES`
     values (object, None when missing). Label attributes such as ``churn``
-    are left out. Columns with no value at all are dropped.
+    and identifiers (names matching :data:`IDENTIFIER_NAME`) are left out.
+    Columns with no value at all are dropped.
     """
     customers = frames.customers.set_index("customer_id")
     if frames.orders.empty:
@@ -53,7 +58,11 @@ def build_customer_features(frames: DatasetFrames, as_of: dt.date | None = None)
     features["satisfaction_score"] = customers["satisfaction_score"].reindex(rows)
     attributes = frames.customer_attributes.reindex(rows)
     for column in attributes.columns:
-        if column in LABEL_ATTRIBUTES or column in features.columns:
+        if (
+            column in LABEL_ATTRIBUTES
+            or column in features.columns
+            or IDENTIFIER_NAME.search(column)
+        ):
             continue
         values = attributes[column]
         if values.dtype.kind == "f":

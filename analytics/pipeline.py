@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from analytics.churn import churn_report_data, churn_risk
 from analytics.db import AnalysisJob
 from analytics.errors import AnalyticsError
 from analytics.forecast import forecast_revenue
@@ -21,6 +22,7 @@ from analytics.frames import DatasetFrames
 from analytics.ingest import import_file
 from analytics.kpis import compute_kpis
 from analytics.sales import profile_seasonality, rank_top_products
+from analytics.segmentation import SegmentationMethod, segment_dataset, segmentation_report
 from analytics.store import AnalyticsStore
 
 logger = structlog.get_logger("salescope.pipeline")
@@ -28,38 +30,45 @@ logger = structlog.get_logger("salescope.pipeline")
 Progress = Callable[[float, str], None]
 UPLOAD_JOB, ANALYSIS_JOB = "upload", "analysis"
 
-# Parts the intelligence layer does not compute yet (issue 4) say so plainly.
-_NOT_AVAILABLE = "not available yet: this salescope version does not compute {part}"
 
+def analyse_dataset(
+    store: AnalyticsStore,
+    dataset_id: str,
+    progress: Progress | None = None,
+    *,
+    model_dir: Path | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """The upload report: KPIs, churn, segmentation and sales, each with ``success``.
 
-def analyse_dataset(frames: DatasetFrames, progress: Progress | None = None) -> dict[str, Any]:
-    """The upload report: KPIs, churn, segmentation and sales, each with ``success``."""
-    parts: dict[str, Callable[[DatasetFrames], dict[str, Any]]] = {
-        "kpis": _kpis,
-        "sales": _sales,
+    Churn and segmentation models are fitted in a worker process stopped
+    after ``timeout`` seconds, through the same cached entry points as
+    GraphQL, so the numbers match and a later query reuses the fit. A part
+    that fails (too little data, a timeout, a bug) reports its error and the
+    others still run.
+    """
+    parts: dict[str, Callable[[], dict[str, Any]]] = {
+        "kpis": lambda: _plain(dataclasses.asdict(compute_kpis(store.frames(dataset_id)))),
+        "churn": lambda: churn_report_data(churn_risk(store, dataset_id, timeout=timeout)),
+        "segmentation": lambda: segmentation_report(
+            segment_dataset(
+                store, dataset_id, SegmentationMethod.KMEANS, model_dir=model_dir, timeout=timeout
+            )
+        ),
+        "sales": lambda: _sales(store.frames(dataset_id)),
     }
-    results: dict[str, Any] = {
-        "churn": {"success": False, "error": _NOT_AVAILABLE.format(part="churn risk")},
-        "segmentation": {
-            "success": False,
-            "error": _NOT_AVAILABLE.format(part="customer segmentation"),
-        },
-    }
+    results: dict[str, Any] = {}
     for index, (name, part) in enumerate(parts.items()):
         if progress is not None:
             progress(index / len(parts), f"analysing {name}")
         try:
-            results[name] = {"success": True, "data": part(frames)}
+            results[name] = {"success": True, "data": part()}
         except AnalyticsError as error:
             results[name] = {"success": False, "error": str(error)}
         except Exception as error:
-            logger.exception("analysis part failed", part=name, dataset=frames.dataset_id)
+            logger.exception("analysis part failed", part=name, dataset=dataset_id)
             results[name] = {"success": False, "error": f"internal error ({type(error).__name__})"}
     return results
-
-
-def _kpis(frames: DatasetFrames) -> dict[str, Any]:
-    return _plain(dataclasses.asdict(compute_kpis(frames)))
 
 
 def _sales(frames: DatasetFrames) -> dict[str, Any]:
@@ -105,9 +114,19 @@ def _plain(value: Any) -> Any:
 
 
 def make_job_work(
-    store: AnalyticsStore, upload_dir: Path
+    store: AnalyticsStore,
+    upload_dir: Path,
+    *,
+    model_dir: Path | None = None,
+    timeout: float | None = None,
 ) -> dict[str, Callable[[AnalysisJob, Progress], dict[str, Any]]]:
-    """The functions a JobRunner calls for each job kind."""
+    """The functions a JobRunner calls for each job kind.
+
+    ``timeout`` bounds each model fit of the analysis (see :func:`analyse_dataset`).
+    """
+
+    def analyse(dataset_id: str, progress: Progress) -> dict[str, Any]:
+        return analyse_dataset(store, dataset_id, progress, model_dir=model_dir, timeout=timeout)
 
     def upload(job: AnalysisJob, progress: Progress) -> dict[str, Any]:
         params = job.params or {}
@@ -122,8 +141,7 @@ def make_job_work(
             progress=lambda f, stage: progress(0.7 * f, stage),
             publish=store.publish,
         )
-        frames = store.frames(job.dataset_id)
-        results = analyse_dataset(frames, lambda f, stage: progress(0.7 + 0.3 * f, stage))
+        results = analyse(job.dataset_id, lambda f, stage: progress(0.7 + 0.3 * f, stage))
         return {
             "import": {
                 "rows_read": imported.rows_read,
@@ -138,6 +156,6 @@ def make_job_work(
         }
 
     def analysis(job: AnalysisJob, progress: Progress) -> dict[str, Any]:
-        return analyse_dataset(store.frames(job.dataset_id), progress)
+        return analyse(job.dataset_id, progress)
 
     return {UPLOAD_JOB: upload, ANALYSIS_JOB: analysis}

@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 
 from analytics.churn import (
     DEFAULT_HORIZON_DAYS,
     ChurnResult,
     CustomerChurnRisk,
-    analyze_churn,
     check_top,
+    churn_risk,
 )
-from resolvers._utils import compute, off_loop
+from resolvers._utils import off_loop
 from resolvers.context import Context
 
 
@@ -42,14 +41,11 @@ async def resolve_customer_churn(
 async def _churn_result(
     context: Context, dataset: str | None, as_of: dt.date | None, horizon_days: int
 ) -> ChurnResult:
-    return await compute(
-        context,
-        dataset,
-        ("churn", as_of, horizon_days),
-        partial(
-            analyze_churn,
-            as_of=as_of,
-            horizon_days=horizon_days,
-            timeout=context.training_timeout,
-        ),
+    return await off_loop(
+        churn_risk,
+        context.store,
+        context.dataset_id(dataset),
+        as_of,
+        horizon_days,
+        timeout=context.training_timeout,
     )

@@ -5,22 +5,39 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
+from schema.churn import ChurnQuery
+from schema.clv import ClvQuery
 from schema.customers import CustomerQuery
 from schema.datasets import DatasetQuery
+from schema.drift import DriftQuery
 from schema.errors import ErrorPolicy
+from schema.forecast import ForecastQuery
 from schema.jobs import JobMutation, JobQuery, Subscription
 from schema.reports import ReportMutation, ReportQuery
 from schema.rfm import RfmQuery
 from schema.sales import SalesQuery
+from schema.segmentation import SegmentationMutation, SegmentationQuery
 
 
 @strawberry.type
-class Query(DatasetQuery, CustomerQuery, SalesQuery, RfmQuery, ReportQuery, JobQuery):
+class Query(
+    DatasetQuery,
+    CustomerQuery,
+    SalesQuery,
+    RfmQuery,
+    ReportQuery,
+    JobQuery,
+    DriftQuery,
+    ForecastQuery,
+    ClvQuery,
+    SegmentationQuery,
+    ChurnQuery,
+):
     pass
 
 
 @strawberry.type
-class Mutation(ReportMutation, JobMutation):
+class Mutation(ReportMutation, JobMutation, SegmentationMutation):
     pass
 
 

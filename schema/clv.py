@@ -10,7 +10,7 @@ from analytics import clv
 from resolvers.clv import resolve_clv_customers, resolve_lifetime_value
 from resolvers.context import Context
 from schema._utils import convert
-from schema.customers import SortDirection
+from schema.inputs import SortDirection
 from schema.scalars import JSON
 
 ClvOrderField = strawberry.enum(

@@ -4,7 +4,7 @@ import base64
 import datetime as dt
 import enum
 import math
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import pandas as pd
 import strawberry
@@ -13,6 +13,7 @@ from strawberry.types import Info
 from analytics.errors import InvalidArgumentError
 from analytics.listing import MAX_PAGE_SIZE, CustomerFilterSpec, CustomerSortField
 from analytics.records import OrderItemRecord, OrderRecord, ProductRecord, SalesRepRecord
+from analytics.segmentation import SegmentationMethod as Method
 from resolvers.churn import resolve_customer_churn
 from resolvers.clv import resolve_lifetime_value
 from resolvers.context import Context
@@ -25,12 +26,13 @@ from resolvers.customers import (
     resolve_order_sales_rep,
 )
 from resolvers.rfm import resolve_rfm
+from resolvers.segmentation import resolve_customer_segment
 from schema._utils import convert
+from schema.churn import CustomerChurnRisk
+from schema.clv import CustomerClv
+from schema.inputs import SortDirection
 from schema.rfm import RfmScore
-
-if TYPE_CHECKING:
-    from schema.churn import CustomerChurnRisk
-    from schema.clv import CustomerClv
+from schema.segmentation import CustomerSegment, SegmentationMethod
 
 _CURSOR_PREFIX = "offset:"
 
@@ -153,9 +155,7 @@ class Customer:
         info: Info[Context, None],
         horizon_months: int = 12,
         discount_rate: float = 0.01,
-    ) -> Annotated[CustomerClv, strawberry.lazy("schema.clv")] | None:
-        from schema.clv import CustomerClv
-
+    ) -> CustomerClv | None:
         result = await resolve_lifetime_value(
             info.context, self.dataset_id, horizon_months, discount_rate
         )
@@ -166,13 +166,20 @@ class Customer:
         description="Churn risk at the default asOf over 90 days; null when not scored "
         "(no order in the last 365 days, or none at all)."
     )
-    async def churn(
-        self, info: Info[Context, None]
-    ) -> Annotated[CustomerChurnRisk, strawberry.lazy("schema.churn")] | None:
-        from schema.churn import CustomerChurnRisk
-
+    async def churn(self, info: Info[Context, None]) -> CustomerChurnRisk | None:
         risk = await resolve_customer_churn(info.context, self.dataset_id, str(self.id))
         return None if risk is None else CustomerChurnRisk.from_result(risk)
+
+    @strawberry.field(
+        description="The customer's segment (K-means unless asked); null when they never ordered."
+    )
+    async def segment(
+        self,
+        info: Info[Context, None],
+        method: SegmentationMethod = Method.KMEANS,  # type: ignore[valid-type]
+    ) -> CustomerSegment | None:
+        result = await resolve_customer_segment(info.context, self.dataset_id, str(self.id), method)
+        return None if result is None else CustomerSegment.from_result(result)
 
     @strawberry.field(description="The customer's orders, newest first.")
     async def orders(self, info: Info[Context, None], first: int | None = None) -> list[Order]:
@@ -191,12 +198,6 @@ class CustomerOrderField(enum.Enum):
     LAST_ORDER_DATE = CustomerSortField.LAST_ORDER_DATE
     SIGNUP_DATE = CustomerSortField.SIGNUP_DATE
     SATISFACTION = CustomerSortField.SATISFACTION
-
-
-@strawberry.enum
-class SortDirection(enum.Enum):
-    ASC = "asc"
-    DESC = "desc"
 
 
 @strawberry.input

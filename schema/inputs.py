@@ -1,10 +1,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 
 import strawberry
 
 from analytics.periods import DateRange
+
+
+@strawberry.enum
+class SortDirection(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
 
 
 @strawberry.input(name="DateRange", description="An inclusive range of calendar days.")

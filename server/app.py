@@ -90,7 +90,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     runner = JobRunner(
         engine,
-        make_job_work(store, settings.upload_dir),
+        make_job_work(
+            store,
+            settings.upload_dir,
+            model_dir=settings.model_dir,
+            timeout=settings.training_timeout,
+        ),
         max_workers=settings.max_concurrent_jobs,
         stale_after=settings.job_stale_after,
     )

@@ -29,7 +29,14 @@ from tests.conftest import tiny_tables
 
 def _customer_table() -> DatasetFrames:
     attributes = [
-        {"tenure": 3, "monthly_charges": 70.5, "contract": "Month-to-month", "churn": True},
+        {
+            "tenure": 3,
+            "monthly_charges": 70.5,
+            "contract": "Month-to-month",
+            "churn": True,
+            "row_number": 1,
+            "zip_code": "10115",
+        },
         {"tenure": 40, "monthly_charges": 20.0, "contract": "Two year", "churn": False},
         {"tenure": 12, "contract": "One year", "customer_code": "X-1"},
         None,
@@ -74,8 +81,9 @@ def test_customer_table_features_are_its_attributes_without_the_label() -> None:
 
     assert list(features.index) == [1, 2, 3, 4]
     assert "churn" not in features
+    assert "row_number" not in features and "zip_code" not in features  # identifiers
     assert numeric_feature_names(features) == ["monthly_charges", "tenure"]  # sorted keys
-    assert categorical_feature_names(features) == ["contract", "customer_code", "region"]
+    assert categorical_feature_names(features) == ["contract", "region"]
     assert "recency" not in features  # no orders
 
 

@@ -22,7 +22,6 @@ from analytics.forecast import (
     naive_lag,
 )
 from analytics.frames import DatasetFrames
-from analytics.pipeline import analyse_dataset
 from analytics.sales import Granularity
 from tests.analytics.conftest import make_dataset
 
@@ -344,14 +343,3 @@ def test_forecast_is_reproducible_and_its_figure_renders() -> None:
         "Forecast",
         "Backtest forecast",
     ]
-
-
-def test_upload_report_parts_succeed_or_fail_independently() -> None:
-    report = analyse_dataset(_monthly([1.0, 2.0]))
-
-    assert report["kpis"]["success"] is True
-    assert report["kpis"]["data"]["total_revenue"] == 3.0
-    sales = report["sales"]
-    assert sales["success"] is True
-    assert sales["data"]["top10_products"][0]["sku"] == "P1"
-    assert "at least 3" in sales["data"]["forecast"]["error"]

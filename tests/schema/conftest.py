@@ -24,7 +24,8 @@ def store(tiny_dataset: Engine, tmp_path: Path) -> AnalyticsStore:
 
 @pytest.fixture
 def runner(store: AnalyticsStore, tmp_path: Path) -> Iterator[JobRunner]:
-    job_runner = JobRunner(store.engine, make_job_work(store, tmp_path / "uploads"))
+    work = make_job_work(store, tmp_path / "uploads", model_dir=tmp_path / "models", timeout=120)
+    job_runner = JobRunner(store.engine, work)
     yield job_runner
     job_runner.shutdown()
 

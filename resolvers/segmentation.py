@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from analytics.db import ModelVersion
+from analytics.models import list_model_versions
+from analytics.segmentation import (
+    CustomerFeatures,
+    CustomerSegmentResult,
+    SegmentAssignmentResult,
+    SegmentationMethod,
+    SegmentationResult,
+    predict_segments,
+    segment_dataset,
+    train_segmentation_model,
+)
+from resolvers._utils import off_loop
+from resolvers.context import Context
+
+
+def _model_dir(context: Context) -> Path:
+    if context.model_dir is None:
+        raise RuntimeError("this context has no model directory")
+    return context.model_dir
+
+
+async def resolve_segments(
+    context: Context, dataset: str | None, method: SegmentationMethod
+) -> SegmentationResult:
+    return await off_loop(
+        segment_dataset,
+        context.store,
+        context.dataset_id(dataset),
+        method,
+        model_dir=context.model_dir,
+        timeout=context.training_timeout,
+    )
+
+
+async def resolve_customer_segment(
+    context: Context, dataset_id: str, customer_id: str, method: SegmentationMethod
+) -> CustomerSegmentResult | None:
+    """The segment of one customer (by source id); ``None`` when the customer is not segmented.
+
+    The dataset's segmentation is computed once per request however many
+    customers ask, and cached per dataset version across requests.
+    """
+    key = f"segmentation:{dataset_id}:{method}"
+    pending = context.extras.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(resolve_segments(context, dataset_id, method))
+        context.extras[key] = pending
+    result: SegmentationResult = await pending
+    return result.segment_of(customer_id)
+
+
+async def resolve_models(
+    context: Context, dataset: str | None, kind: str | None
+) -> list[ModelVersion]:
+    return await off_loop(list_model_versions, context.store.engine, dataset_id=dataset, kind=kind)
+
+
+async def resolve_train_segmentation_model(
+    context: Context, dataset: str | None, method: SegmentationMethod
+) -> ModelVersion:
+    return await off_loop(
+        train_segmentation_model,
+        context.store,
+        _model_dir(context),
+        context.dataset_id(dataset),
+        method,
+        timeout=context.training_timeout,
+    )
+
+
+async def resolve_predict_segments(
+    context: Context, model_id: str, customers: Sequence[CustomerFeatures]
+) -> tuple[SegmentAssignmentResult, ...]:
+    return await off_loop(predict_segments, context.store, _model_dir(context), model_id, customers)
