@@ -8,7 +8,6 @@ restart of the server with identical predictions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,14 +46,6 @@ NEW_CUSTOMERS = [
     {"customerId": "lapsed", "recency": 400, "frequency": 1, "monetary": 12, "tenure": 400},
     {"customerId": "middle", "recency": 90, "frequency": 3, "monetary": 80, "tenure": 300},
 ]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path)
-    running.start()
-    yield running
-    running.stop()
 
 
 def _graphql(server: Server, query: str, variables: dict[str, Any]) -> dict[str, Any]:

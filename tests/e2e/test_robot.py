@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,14 +92,6 @@ class Server:
         if self.log is not None:
             self.log.close()
             self.log = None
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path)
-    running.start()
-    yield running
-    running.stop()
 
 
 def _poll(url: str, file_id: str, timeout: float = 90) -> dict[str, Any]:
