@@ -192,6 +192,45 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "analysis_url": {"type": "string"},
                     },
                 },
+                "AnalysisPart": {
+                    "type": "object",
+                    "description": "One part of the analysis; it succeeds or fails on its own.",
+                    "required": ["success"],
+                    "properties": {
+                        "success": {"type": "boolean"},
+                        "data": {"type": "object"},
+                        "error": {
+                            "type": "string",
+                            "description": "Why the part failed (e.g. too few customers).",
+                        },
+                    },
+                },
+                "AnalysisResults": {
+                    "type": "object",
+                    "properties": {
+                        "kpis": {
+                            "$ref": "#/components/schemas/AnalysisPart",
+                            "description": "data: the kpis GraphQL numbers, snake_case.",
+                        },
+                        "churn": {
+                            "$ref": "#/components/schemas/AnalysisPart",
+                            "description": "data: metrics{current_churn_rate, average_churn_prob, "
+                            "total_churners}, churn_rate_trends, top_churn_customers, "
+                            "churn_factors, risk_distribution, model.",
+                        },
+                        "segmentation": {
+                            "$ref": "#/components/schemas/AnalysisPart",
+                            "description": "data: segmented_customers[{customer_id, cluster, "
+                            "segment}], cluster_metrics{method, n_clusters, silhouette_score, "
+                            "cluster_sizes, clusters}.",
+                        },
+                        "sales": {
+                            "$ref": "#/components/schemas/AnalysisPart",
+                            "description": "data: forecast{method, points, backtest}, "
+                            "top10_products, seasonal_patterns{by_month, by_weekday}.",
+                        },
+                    },
+                },
                 "AnalysisResponse": {
                     "type": "object",
                     "properties": {
@@ -209,7 +248,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                 "stage": {"type": "string"},
                                 "error": {"type": ["string", "null"]},
                                 "import": {"type": ["object", "null"]},
-                                "results": {"type": "object"},
+                                "results": {"$ref": "#/components/schemas/AnalysisResults"},
                                 "completed_at": {"type": ["string", "null"]},
                             },
                         },

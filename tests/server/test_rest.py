@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from openapi_spec_validator import validate
 from sqlalchemy.engine import Engine
@@ -89,7 +90,10 @@ def test_upload_poll_and_find_the_cli_numbers(
     sales = analysis["results"]["sales"]
     assert sales["success"] is True
     assert sales["data"]["top10_products"][0]["sku"] == "A1"
-    assert analysis["results"]["churn"]["success"] is False
+    assert analysis["results"]["churn"]["success"] is False  # 3 customers: too few to model
+    assert "at least 20" in analysis["results"]["churn"]["error"]
+    document = client.get("/openapi.json").json()
+    jsonschema.validate(body, {**document["components"]["schemas"]["AnalysisResponse"], **document})
     assert (settings.upload_dir / accepted["file_info"]["filename"]).is_file()
 
     listing = client.get("/analysis").json()
