@@ -22,8 +22,9 @@ from analytics.errors import AnalyticsError
 
 T = TypeVar("T")
 
+# The modules whose functions run in children: imported once by the forkserver.
 _PRELOAD = ["numpy", "pandas", "scipy.optimize", "sklearn.cluster", "sklearn.ensemble",
-            "analytics.frames"]  # fmt: skip
+            "analytics.churn", "analytics.segmentation"]  # fmt: skip
 _context: Any = None
 
 
