@@ -190,6 +190,37 @@ class ModelVersion(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=_utcnow)
 
 
+class AiConversation(SQLModel, table=True):
+    """An askAI conversation: the questions so far, so a follow-up can reuse their tool.
+
+    Bound to one dataset and one caller. ``dataset_id`` is not a foreign key,
+    so deleting a dataset never fails on its conversations.
+    """
+
+    __tablename__ = "ai_conversations"
+
+    id: str = Field(primary_key=True, max_length=64)
+    dataset_id: str = Field(max_length=64)
+    caller: str = Field(max_length=128)
+    # [{"question": ..., "tool": ... or null, "arguments": {...}}, ...], oldest first.
+    turns: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: dt.datetime = Field(default_factory=_utcnow)
+    updated_at: dt.datetime = Field(default_factory=_utcnow)
+
+
+class AiSpend(SQLModel, table=True):
+    """What one caller spent on askAI in one UTC day: the daily budget's ledger."""
+
+    __tablename__ = "ai_spend"
+    __table_args__ = (sa.UniqueConstraint("caller", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    caller: str = Field(max_length=128)
+    day: dt.date
+    cost_usd: float = 0.0
+    questions: int = 0
+
+
 # Children before parents: the order rows are deleted in and parents inserted first.
 ROW_TABLES: tuple[type[SQLModel], ...] = (Customer, Product, SalesRep, Order, OrderItem)
 

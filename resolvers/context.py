@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from analytics.alerts import MailSettings
+from analytics.ask.service import ANONYMOUS, AskService
 from analytics.jobs import JobRunner
 from analytics.store import AnalyticsStore
 from resolvers.dataloaders import DataLoaders
@@ -27,6 +28,9 @@ class Context:
     response: Any = None
     request_id: str | None = None
     alert_mail: MailSettings | None = None
+    ask: AskService | None = None
+    # Who is asking: keys the askAI budget and conversations (API keys come with issue 6).
+    caller: str = ANONYMOUS
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -34,6 +38,12 @@ class Context:
         if self.runner is None:
             raise RuntimeError("this context has no job runner")
         return self.runner
+
+    @property
+    def ask_service(self) -> AskService:
+        if self.ask is None:
+            raise RuntimeError("this context has no askAI service")
+        return self.ask
 
     def dataset_id(self, dataset: str | None) -> str:
         """The dataset a field works on: the one named, else the caller's default."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 
+from schema.ask import AskMutation
 from schema.churn import ChurnQuery
 from schema.clv import ClvQuery
 from schema.customers import CustomerQuery
@@ -37,7 +38,7 @@ class Query(
 
 
 @strawberry.type
-class Mutation(ReportMutation, JobMutation, SegmentationMutation):
+class Mutation(AskMutation, ReportMutation, JobMutation, SegmentationMutation):
     pass
 
 

@@ -20,6 +20,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from analytics.ask.service import AskService
 from analytics.cache import VersionedCache
 from analytics.db import create_db_engine, create_tables
 from analytics.errors import DatasetNotFoundError
@@ -40,7 +41,9 @@ SERVICE_VERSION = "0.1.0"
 
 
 class SalescopeGraphQL(GraphQL[Context, None]):
-    def __init__(self, store: AnalyticsStore, settings: Settings, runner: JobRunner) -> None:
+    def __init__(
+        self, store: AnalyticsStore, settings: Settings, runner: JobRunner, ask: AskService
+    ) -> None:
         super().__init__(
             default_schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -49,6 +52,7 @@ class SalescopeGraphQL(GraphQL[Context, None]):
         self._store = store
         self._settings = settings
         self._runner = runner
+        self._ask = ask
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
@@ -63,6 +67,7 @@ class SalescopeGraphQL(GraphQL[Context, None]):
             response=response,
             request_id=request.scope.get("state", {}).get("request_id"),
             alert_mail=self._settings.alert_mail,
+            ask=self._ask,
         )
 
 
@@ -99,7 +104,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         max_workers=settings.max_concurrent_jobs,
         stale_after=settings.job_stale_after,
     )
-    graphql_app = SalescopeGraphQL(store, settings, runner)
+    # Built once: the OpenAI client keeps its connection pool across requests.
+    ask = AskService.from_config(settings.ask_config)
+    graphql_app = SalescopeGraphQL(store, settings, runner, ask)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -112,6 +119,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             tasks.start_soon(_preload, store, settings.default_dataset)
             yield
         await to_thread.run_sync(runner.shutdown)
+        ask.close()
         engine.dispose()
 
     async def health(_request: Request) -> JSONResponse:
@@ -147,4 +155,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.settings = settings
     app.state.store = store
     app.state.runner = runner
+    app.state.ask = ask
     return app

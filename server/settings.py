@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from analytics.alerts import MailSettings
+from analytics.ask.openai_provider import DEFAULT_MODEL
+from analytics.ask.pricing import PriceTable
+from analytics.ask.service import AskConfig
 
 
 class Settings(BaseSettings):
@@ -47,6 +50,36 @@ class Settings(BaseSettings):
         default_factory=list, description="Drift alert recipients (comma-separated or JSON list)."
     )
     smtp_timeout: float = Field(10.0, gt=0, description="Seconds to wait for the SMTP server.")
+    # The OpenAI variables keep their usual names so an existing key just works.
+    openai_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key"),
+        description="askAI uses OpenAI tool calling when set (env OPENAI_API_KEY); "
+        "otherwise the local provider, which needs no key and no network.",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url"),
+        description="An OpenAI-compatible endpoint (env OPENAI_BASE_URL).",
+    )
+    ai_model: str = Field(DEFAULT_MODEL, min_length=1, description="askAI's OpenAI model.")
+    ai_timeout: float = Field(30.0, gt=0, description="Seconds to wait for one model call.")
+    ai_max_retries: int = Field(2, ge=0, le=10, description="Retries of a failed model call.")
+    ai_max_completion_tokens: int = Field(
+        800, ge=16, le=32_000, description="Cap on the tokens of one model reply."
+    )
+    ai_price_input_per_1k: float = Field(
+        0.0025, ge=0, description="USD per 1,000 prompt tokens (for costUsd and the budget)."
+    )
+    ai_price_output_per_1k: float = Field(
+        0.01, ge=0, description="USD per 1,000 completion tokens."
+    )
+    ai_daily_budget_usd: float = Field(
+        5.0, ge=0, description="askAI spend per caller and UTC day before OpenAI is refused."
+    )
+    ai_fallback_to_local: bool = Field(
+        True, description="Answer with the local provider when OpenAI fails (flagged)."
+    )
 
     @field_validator("smtp_recipients", mode="before")
     @classmethod
@@ -77,6 +110,22 @@ class Settings(BaseSettings):
             password=self.smtp_password.get_secret_value() if self.smtp_password else None,
             starttls=self.smtp_starttls,
             timeout=self.smtp_timeout,
+        )
+
+    @property
+    def ask_config(self) -> AskConfig:
+        return AskConfig(
+            openai_api_key=(
+                self.openai_api_key.get_secret_value() if self.openai_api_key else None
+            ),
+            openai_base_url=self.openai_base_url,
+            model=self.ai_model,
+            timeout=self.ai_timeout,
+            max_retries=self.ai_max_retries,
+            max_completion_tokens=self.ai_max_completion_tokens,
+            prices=PriceTable(self.ai_price_input_per_1k, self.ai_price_output_per_1k),
+            daily_budget_usd=self.ai_daily_budget_usd,
+            fallback_to_local=self.ai_fallback_to_local,
         )
 
     @property

@@ -96,3 +96,66 @@ def test_writes_json_logs_with_request_ids(
     while '"request_id": "e2e-probe"' not in log_files[0].read_text():
         assert time.monotonic() < deadline, "request not logged"
         time.sleep(0.1)
+
+
+EVERYDAY_QUESTIONS = [
+    "What was revenue in March?",
+    "Who are our top 5 customers?",
+    "Which sales rep closed the most deals?",
+    "How many customers are at risk of churning?",
+    "What's our AOV this year vs last year?",
+    "How are the product categories doing?",
+    "What are the best selling products?",
+    "Show me the RFM segments",
+    "What will revenue be over the next 3 months?",
+    "What is the predicted customer lifetime value?",
+    "How satisfied are our customers?",
+    "What is our retention rate?",
+]
+
+ASK = """
+mutation Ask($q: String!) {
+  askAI(question: $q) {
+    answer provider confident toolCalls { name arguments result } usage { totalTokens } costUsd
+  }
+}
+"""
+
+
+def test_everyday_questions_get_sourced_answers_without_a_key(server_url: str) -> None:
+    for question in EVERYDAY_QUESTIONS:
+        response = httpx.post(
+            f"{server_url}/graphql",
+            json={"query": ASK, "variables": {"q": question}},
+            timeout=120,
+        )
+        body = response.json()
+        assert "errors" not in body, (question, body)
+        answer = body["data"]["askAI"]
+        assert answer["provider"] == "local"
+        assert answer["confident"] is True, (question, answer["answer"])
+        assert answer["toolCalls"], question
+        assert "Source:" in answer["answer"]
+        assert answer["usage"] is None or answer["usage"]["totalTokens"] is None
+        assert answer["costUsd"] == 0
+
+
+def test_an_answer_carries_the_numbers_kpis_serves(server_url: str) -> None:
+    ask = httpx.post(
+        f"{server_url}/graphql",
+        json={"query": ASK, "variables": {"q": "What was our total revenue this year?"}},
+        timeout=60,
+    ).json()["data"]["askAI"]
+    call = ask["toolCalls"][0]
+    assert call["name"] == "get_kpis"
+    period = {"start": call["arguments"]["start"], "end": call["arguments"]["end"]}
+    kpis = httpx.post(
+        f"{server_url}/graphql",
+        json={
+            "query": "query K($p: DateRange) { kpis(period: $p) { totalRevenue } }",
+            "variables": {"p": period},
+        },
+        timeout=60,
+    ).json()["data"]["kpis"]
+    assert call["result"]["total_revenue"] == round(kpis["totalRevenue"], 2)
+    assert f"{kpis['totalRevenue']:,.2f}" in ask["answer"]

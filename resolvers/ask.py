@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from analytics.ask.service import AskResult
+from resolvers._utils import off_loop
+from resolvers.context import Context
+
+
+async def resolve_ask_ai(
+    context: Context, question: str, dataset: str | None, conversation_id: str | None
+) -> AskResult:
+    """Answer off the loop; a follow-up naming no dataset stays on its conversation's."""
+    dataset_id = None if conversation_id and not dataset else context.dataset_id(dataset)
+    return await off_loop(
+        context.ask_service.ask,
+        context.store,
+        dataset_id,
+        question,
+        conversation_id=conversation_id,
+        caller=context.caller,
+    )
