@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 
 from schema.ask import AskMutation
 from schema.churn import ChurnQuery
@@ -18,6 +24,10 @@ from schema.reports import ReportMutation, ReportQuery
 from schema.rfm import RfmQuery
 from schema.sales import SalesQuery
 from schema.segmentation import SegmentationMutation, SegmentationQuery
+
+MAX_DEPTH = 12
+MAX_ALIASES = 30
+MAX_TOKENS = 2000
 
 
 @strawberry.type
@@ -49,6 +59,11 @@ def build_schema() -> strawberry.Schema:
         subscription=Subscription,
         extensions=[
             ErrorPolicy,
+            # Hostile documents are refused before they run: the deepest real
+            # query (customers > edges > node > orders > items > product) is 7.
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
             lambda: ParserCache(maxsize=512),
             lambda: ValidationCache(maxsize=512),
         ],
