@@ -93,11 +93,8 @@ class DatasetFrames:
 
 
 def _number_or_nan(value: Any) -> float:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    return float("nan")
+    """Numbers (and bools) as floats; text and missing values as NaN."""
+    return float(value) if isinstance(value, int | float) else float("nan")
 
 
 def _attributes_text(value: Any) -> str | None:

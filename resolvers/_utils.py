@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -19,6 +20,24 @@ async def off_loop(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) 
     return await to_thread.run_sync(lambda: function(*args, **kwargs))
 
 
+async def once_per_request(
+    context: Context, key: Hashable, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """``function(*args, **kwargs)`` off the loop, run once per request under ``key``.
+
+    Nested fields (``Customer.rfm`` on a page of 100 customers) all await the
+    first call instead of each asking the store (and the database for the
+    dataset's version) again.
+    """
+    memo_key = ("once_per_request", key)
+    pending = context.extras.get(memo_key)
+    if pending is None:
+        pending = asyncio.ensure_future(off_loop(function, *args, **kwargs))
+        context.extras[memo_key] = pending
+    result: T = await pending
+    return result
+
+
 async def compute(
     context: Context,
     dataset: str | None,
@@ -26,4 +45,7 @@ async def compute(
     analysis: Callable[[DatasetFrames], T],
 ) -> T:
     """``analysis`` over the dataset's frames, cached per version under ``key``, off the loop."""
-    return await off_loop(context.store.compute, context.dataset_id(dataset), key, analysis)
+    dataset_id = context.dataset_id(dataset)
+    return await once_per_request(
+        context, (dataset_id, key), context.store.compute, dataset_id, key, analysis
+    )

@@ -9,7 +9,7 @@ from analytics.churn import (
     check_top,
     churn_risk,
 )
-from resolvers._utils import off_loop
+from resolvers._utils import off_loop, once_per_request
 from resolvers.context import Context
 
 
@@ -41,10 +41,13 @@ async def resolve_customer_churn(
 async def _churn_result(
     context: Context, dataset: str | None, as_of: dt.date | None, horizon_days: int
 ) -> ChurnResult:
-    return await off_loop(
+    dataset_id = context.dataset_id(dataset)
+    return await once_per_request(
+        context,
+        ("churn", dataset_id, as_of, horizon_days),
         churn_risk,
         context.store,
-        context.dataset_id(dataset),
+        dataset_id,
         as_of,
         horizon_days,
         timeout=context.training_timeout,

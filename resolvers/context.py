@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,8 @@ class Context:
     ask: AskService | None = None
     # Who is asking: keys the askAI budget and conversations (API keys come with issue 6).
     caller: str = ANONYMOUS
-    extras: dict[str, Any] = field(default_factory=dict)
+    # Work shared by the fields of one request (see resolvers._utils.once_per_request).
+    extras: dict[Hashable, Any] = field(default_factory=dict)
 
     @property
     def jobs(self) -> JobRunner:

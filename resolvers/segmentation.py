@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from analytics.segmentation import (
     segment_dataset,
     train_segmentation_model,
 )
-from resolvers._utils import off_loop
+from resolvers._utils import off_loop, once_per_request
 from resolvers.context import Context
 
 
@@ -29,10 +28,13 @@ def _model_dir(context: Context) -> Path:
 async def resolve_segments(
     context: Context, dataset: str | None, method: SegmentationMethod
 ) -> SegmentationResult:
-    return await off_loop(
+    dataset_id = context.dataset_id(dataset)
+    return await once_per_request(
+        context,
+        ("segments", dataset_id, method),
         segment_dataset,
         context.store,
-        context.dataset_id(dataset),
+        dataset_id,
         method,
         model_dir=context.model_dir,
         timeout=context.training_timeout,
@@ -47,12 +49,7 @@ async def resolve_customer_segment(
     The dataset's segmentation is computed once per request however many
     customers ask, and cached per dataset version across requests.
     """
-    key = f"segmentation:{dataset_id}:{method}"
-    pending = context.extras.get(key)
-    if pending is None:
-        pending = asyncio.ensure_future(resolve_segments(context, dataset_id, method))
-        context.extras[key] = pending
-    result: SegmentationResult = await pending
+    result = await resolve_segments(context, dataset_id, method)
     return result.segment_of(customer_id)
 
 

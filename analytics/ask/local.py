@@ -26,13 +26,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from analytics.ask.grounding import render_result
 from analytics.ask.providers import ProviderAnswer, Turn
 from analytics.ask.slots import (
     UNIT_DAYS,
@@ -875,9 +876,7 @@ def _render_reps(call: ToolCall, slots: Slots) -> str:
     what = "closed the most orders" if closed else "brought in the most revenue"
     leader, *others = data["reps"]
     text = f"The sales rep{where} who {what} {span} was {line(leader)}."
-    if others:
-        text += " Next: " + "; ".join(line(row) for row in others) + "."
-    return text
+    return text + _listed("Next", (line(row) for row in others))
 
 
 def _render_regions(call: ToolCall, slots: Slots) -> str:
@@ -957,12 +956,10 @@ def _render_churn(call: ToolCall, slots: Slots) -> str:
         )
     else:
         text += f" Churn rate in the labels: {_pct(data['current_churn_rate_pct'])}."
-    if data["top_at_risk"]:
-        text += " Most at risk: " + "; ".join(
-            f"{_who(row)} ({_pct(row['churn_probability_pct'])})" for row in data["top_at_risk"]
-        )
-        text += "."
-    return text
+    return text + _listed(
+        "Most at risk",
+        (f"{_who(row)} ({_pct(row['churn_probability_pct'])})" for row in data["top_at_risk"]),
+    )
 
 
 def _render_forecast(call: ToolCall, slots: Slots) -> str:
@@ -993,12 +990,10 @@ def _render_clv(call: ToolCall, slots: Slots) -> str:
         f"customers ({_money(data['average_predicted_value'])} on average); the average "
         f"probability that a customer is still active is {_pct(data['average_p_alive_pct'])}."
     )
-    if data["top_customers"]:
-        text += " Highest: " + "; ".join(
-            f"{_who(row)} ({_money(row['predicted_value'])})" for row in data["top_customers"]
-        )
-        text += "."
-    return text
+    return text + _listed(
+        "Highest",
+        (f"{_who(row)} ({_money(row['predicted_value'])})" for row in data["top_customers"]),
+    )
 
 
 def _render_satisfaction(call: ToolCall, slots: Slots) -> str:
@@ -1009,22 +1004,20 @@ def _render_satisfaction(call: ToolCall, slots: Slots) -> str:
         f"The average satisfaction score is {data['average']} (median {data['median']}) over "
         f"{_count(data['respondents'])} customers with a score."
     )
-    if data["by_region"]:
-        text += " By region: " + "; ".join(
-            f"{row['region']} {row['average']}" for row in data["by_region"]
-        )
-        text += "."
-    return text
+    return text + _listed(
+        "By region", (f"{row['region']} {row['average']}" for row in data["by_region"])
+    )
+
+
+def _listed(label: str, parts: Iterable[str]) -> str:
+    """`` Label: a; b.`` to append to a sentence, or nothing when there is nothing to list."""
+    items = list(parts)
+    return f" {label}: " + "; ".join(items) + "." if items else ""
 
 
 def _render_generic(call: ToolCall, slots: Slots) -> str:
-    """A tool without a template: its top-level values as they are."""
-    values = [
-        f"{key.replace('_', ' ')} {value}"
-        for key, value in call.result.items()
-        if isinstance(value, str | int | float) and not isinstance(value, bool)
-    ]
-    return f"{call.name}: " + ("; ".join(values) or "done") + "."
+    """A tool without a template of its own: the shared plain rendering of its result."""
+    return render_result(call.result, title=f"{call.name}:")
 
 
 RENDERERS: dict[str, Callable[[ToolCall, Slots], str]] = {
