@@ -221,6 +221,41 @@ class AiSpend(SQLModel, table=True):
     questions: int = 0
 
 
+class ApiKey(SQLModel, table=True):
+    """An API key: only a salted hash of its secret is kept (analytics.access)."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)  # viewer, analyst, admin
+    # The datasets the key may see; ``None`` means every dataset.
+    datasets: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    salt: str = Field(max_length=64)
+    secret_hash: str = Field(max_length=128)
+    created_at: dt.datetime = Field(default_factory=_utcnow)
+    revoked_at: dt.datetime | None = None
+
+
+class AuditEntry(SQLModel, table=True):
+    """Who did what, to what, with what outcome (analytics.audit)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_at", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: dt.datetime = Field(default_factory=_utcnow)
+    actor: str = Field(max_length=160)  # "key:<id>", "jwt:<sub>", "anonymous", "cli"
+    role: str | None = Field(default=None, max_length=16)
+    action: str = Field(max_length=100)
+    target: str | None = Field(default=None, max_length=300)
+    outcome: str = Field(max_length=16)  # success, denied, failed
+    status: int | None = None  # the HTTP status, when there is one
+    ip: str | None = Field(default=None, max_length=64)
+    request_id: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, max_length=500)
+
+
 # Children before parents: the order rows are deleted in and parents inserted first.
 ROW_TABLES: tuple[type[SQLModel], ...] = (Customer, Product, SalesRep, Order, OrderItem)
 

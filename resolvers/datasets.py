@@ -6,4 +6,6 @@ from resolvers.context import Context
 
 
 async def resolve_datasets(context: Context) -> list[Dataset]:
-    return await off_loop(list_datasets, context.store.engine)
+    """The datasets the caller may see; the others are not mentioned at all."""
+    datasets = await off_loop(list_datasets, context.store.engine)
+    return [dataset for dataset in datasets if context.principal.can_see(dataset.id)]

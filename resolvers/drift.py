@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import structlog
 
 from analytics.alerts import MailSettings, send_drift_alert
-from analytics.drift import DriftReportResult, check_drift
+from analytics.drift import DriftReportResult, check_drift, find_model_version
 from resolvers._utils import off_loop
 from resolvers.context import Context
 
@@ -22,6 +22,9 @@ class DriftCheck:
 
 
 async def resolve_drift(context: Context, dataset: str, reference: str) -> DriftCheck:
+    dataset = context.dataset_id(dataset)
+    model = await off_loop(find_model_version, context.store, reference)
+    context.require_dataset(model.dataset_id if model is not None else reference)
     report = await off_loop(check_drift, context.store, dataset, reference)
     mail = context.alert_mail
     if mail is None or not report.result.drifted:

@@ -18,15 +18,19 @@ POLL_SECONDS = 1.0
 
 
 async def resolve_analysis_job(context: Context, job_id: str) -> AnalysisJob:
-    return await off_loop(get_job, context.store.engine, job_id)
+    job = await off_loop(get_job, context.store.engine, job_id)
+    context.require_dataset(job.dataset_id)
+    return job
 
 
 async def resolve_run_analysis(context: Context, dataset: str) -> AnalysisJob:
+    dataset = context.dataset_id(dataset)
     await off_loop(get_dataset, context.store.engine, dataset)
     return await off_loop(context.jobs.submit, dataset, ANALYSIS_JOB)
 
 
 async def resolve_delete_dataset(context: Context, dataset: str) -> bool:
+    dataset = context.dataset_id(dataset)
     await off_loop(remove_dataset, context.store, _upload_dir(context), dataset)
     return True
 
@@ -34,6 +38,8 @@ async def resolve_delete_dataset(context: Context, dataset: str) -> bool:
 async def resolve_upload_dataset(
     context: Context, source: BinaryIO, request: UploadRequest
 ) -> AnalysisJob:
+    # The upload becomes a new dataset, which a key limited to some datasets could not see.
+    context.principal.require_unscoped("uploading a dataset")
     return await off_loop(accept_upload, context.jobs, _upload_dir(context), source, request)
 
 

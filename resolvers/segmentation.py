@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analytics.db import ModelVersion
-from analytics.models import list_model_versions
+from analytics.models import get_model_version, list_model_versions
 from analytics.segmentation import (
     CustomerFeatures,
     CustomerSegmentResult,
@@ -56,7 +56,11 @@ async def resolve_customer_segment(
 async def resolve_models(
     context: Context, dataset: str | None, kind: str | None
 ) -> list[ModelVersion]:
-    return await off_loop(list_model_versions, context.store.engine, dataset_id=dataset, kind=kind)
+    dataset_id = context.dataset_id(dataset) if dataset else None
+    models = await off_loop(
+        list_model_versions, context.store.engine, dataset_id=dataset_id, kind=kind
+    )
+    return [model for model in models if context.principal.can_see(model.dataset_id)]
 
 
 async def resolve_train_segmentation_model(
@@ -75,4 +79,6 @@ async def resolve_train_segmentation_model(
 async def resolve_predict_segments(
     context: Context, model_id: str, customers: Sequence[CustomerFeatures]
 ) -> tuple[SegmentAssignmentResult, ...]:
+    model = await off_loop(get_model_version, context.store.engine, model_id)
+    context.require_dataset(model.dataset_id)
     return await off_loop(predict_segments, context.store, _model_dir(context), model_id, customers)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import strawberry
 from strawberry.extensions import (
+    DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
+from strawberry.schema.config import StrawberryConfig
 
+from schema.access import AccessMutation, AccessQuery
 from schema.ask import AskMutation
+from schema.audit import AuditTrail
 from schema.churn import ChurnQuery
 from schema.clv import ClvQuery
 from schema.customers import CustomerQuery
@@ -20,6 +27,7 @@ from schema.drift import DriftQuery
 from schema.errors import ErrorPolicy
 from schema.forecast import ForecastQuery
 from schema.jobs import JobMutation, JobQuery, Subscription
+from schema.limits import DEFAULT_MAX_QUERY_COST, HideSuggestions, QueryCostLimiter
 from schema.reports import ReportMutation, ReportQuery
 from schema.rfm import RfmQuery
 from schema.sales import SalesQuery
@@ -43,30 +51,46 @@ class Query(
     ClvQuery,
     SegmentationQuery,
     ChurnQuery,
+    AccessQuery,
 ):
     pass
 
 
 @strawberry.type
-class Mutation(AskMutation, ReportMutation, JobMutation, SegmentationMutation):
+class Mutation(AskMutation, ReportMutation, JobMutation, SegmentationMutation, AccessMutation):
     pass
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(
+    *,
+    max_query_cost: int = DEFAULT_MAX_QUERY_COST,
+    introspection: bool = True,
+    field_suggestions: bool = True,
+) -> strawberry.Schema:
+    """The schema with its limits; ``field_suggestions`` are the "Did you mean" hints."""
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        ErrorPolicy,
+        AuditTrail,
+        # Hostile documents are refused before they run: the deepest real
+        # query (customers > edges > node > orders > items > product) is 7.
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        # After ValidationCache: the cost is counted on a validated document.
+        lambda: QueryCostLimiter(max_cost=max_query_cost),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    if not field_suggestions:
+        extensions.append(HideSuggestions)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[
-            ErrorPolicy,
-            # Hostile documents are refused before they run: the deepest real
-            # query (customers > edges > node > orders > items > product) is 7.
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-            lambda: ParserCache(maxsize=512),
-            lambda: ValidationCache(maxsize=512),
-        ],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
     )
 
 

@@ -10,6 +10,7 @@ from analytics.ask.service import MAX_QUESTION_CHARS, AskResult
 from analytics.ask.toolbox import ToolCall as ToolCallResult
 from resolvers.ask import resolve_ask_ai
 from resolvers.context import Context
+from schema.permissions import IsAnalyst
 from schema.scalars import JSON
 
 
@@ -106,6 +107,7 @@ class AskMutation:
         name="askAI",
         description="Ask a question in plain language; the answer is computed by salescope's "
         "analytics on one dataset, never invented, and lists the tool calls it came from.",
+        permission_classes=[IsAnalyst],
     )
     async def ask_ai(
         self,

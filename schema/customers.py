@@ -35,6 +35,7 @@ from schema.rfm import RfmScore
 from schema.segmentation import CustomerSegment, SegmentationMethod
 
 _CURSOR_PREFIX = "offset:"
+MAX_ORDERS_PAGE = 1000
 
 
 @strawberry.type
@@ -183,9 +184,11 @@ class Customer:
 
     @strawberry.field(description="The customer's orders, newest first.")
     async def orders(self, info: Info[Context, None], first: int | None = None) -> list[Order]:
+        if first is not None and not 1 <= first <= MAX_ORDERS_PAGE:
+            raise InvalidArgumentError(f"first: expected 1..{MAX_ORDERS_PAGE}, got {first}")
         records = await resolve_customer_orders(info.context, self.dataset_id, self.pk)
         if first is not None:
-            records = records[: max(first, 0)]
+            records = records[:first]
         return [Order.from_record(record) for record in records]
 
 

@@ -19,6 +19,7 @@ from resolvers.jobs import (
     watch_job,
 )
 from schema._utils import convert
+from schema.permissions import IsAdmin, IsAnalyst
 from schema.scalars import JSON
 
 
@@ -70,7 +71,10 @@ class JobQuery:
 
 @strawberry.type
 class JobMutation:
-    @strawberry.mutation(description="Upload a CSV/XLSX/XLS file as a new dataset and analyse it.")
+    @strawberry.mutation(
+        description="Upload a CSV/XLSX/XLS file as a new dataset and analyse it.",
+        permission_classes=[IsAnalyst],
+    )
     async def upload_dataset(
         self,
         info: Info[Context, None],
@@ -90,11 +94,16 @@ class JobMutation:
             file_id=strawberry.ID(job.dataset_id), job=AnalysisJob.from_row(job)
         )
 
-    @strawberry.mutation(description="Re-run the analysis of an existing dataset.")
+    @strawberry.mutation(
+        description="Re-run the analysis of an existing dataset.", permission_classes=[IsAnalyst]
+    )
     async def run_analysis(self, info: Info[Context, None], dataset: strawberry.ID) -> AnalysisJob:
         return AnalysisJob.from_row(await resolve_run_analysis(info.context, str(dataset)))
 
-    @strawberry.mutation(description="Delete a dataset with its rows, uploaded file and results.")
+    @strawberry.mutation(
+        description="Delete a dataset with its rows, uploaded file and results.",
+        permission_classes=[IsAdmin],
+    )
     async def delete_dataset(self, info: Info[Context, None], id: strawberry.ID) -> bool:
         return await resolve_delete_dataset(info.context, str(id))
 

@@ -15,6 +15,7 @@ from resolvers.segmentation import (
     resolve_segments,
     resolve_train_segmentation_model,
 )
+from schema.permissions import IsAnalyst
 from schema.scalars import JSON
 
 MAX_ASSIGNMENTS_PAGE = 1000
@@ -270,7 +271,8 @@ class SegmentationQuery:
 @strawberry.type
 class SegmentationMutation:
     @strawberry.mutation(
-        description="Fit a K-means or DBSCAN model on a dataset and store it as a new version."
+        description="Fit a K-means or DBSCAN model on a dataset and store it as a new version.",
+        permission_classes=[IsAnalyst],
     )
     async def train_segmentation_model(
         self,
@@ -285,7 +287,8 @@ class SegmentationMutation:
     @strawberry.mutation(
         description="Assign customers (at most 10,000) to the segments of a stored model. "
         "Features the model was trained on are required, except those some training "
-        "customers lacked (params.optional_features), which are imputed with the median."
+        "customers lacked (params.optional_features), which are imputed with the median.",
+        permission_classes=[IsAnalyst],
     )
     async def predict_segments(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import anyio
 import structlog
 from anyio import to_thread
+from graphql import GraphQLError
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
@@ -18,8 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
+from strawberry import Schema
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
+from analytics.access import AuthenticationError
 from analytics.ask.service import AskService
 from analytics.cache import VersionedCache
 from analytics.db import create_db_engine, create_tables
@@ -29,8 +36,13 @@ from analytics.pipeline import make_job_work
 from analytics.store import AnalyticsStore
 from resolvers.context import Context
 from resolvers.dataloaders import DataLoaders
-from schema import schema as default_schema
+from schema import build_schema
+from server.auditing import Auditor, client_ip
+from server.auth import AuthMiddleware, authenticate, principal_of
+from server.hardening import hardening_middleware
+from server.logging import configure_logging
 from server.middleware import RequestIdMiddleware
+from server.ratelimit import RateLimiter, RateLimitMiddleware
 from server.rest import RestContext, http_error, rest_routes
 from server.settings import Settings
 
@@ -40,12 +52,31 @@ SERVICE_NAME = "salescope"
 SERVICE_VERSION = "0.1.0"
 
 
+@functools.lru_cache(maxsize=8)
+def schema_for(max_query_cost: int, introspection: bool, field_suggestions: bool) -> Schema:
+    """One schema per configuration, shared by the apps of a process (tests build many)."""
+    return build_schema(
+        max_query_cost=max_query_cost,
+        introspection=introspection,
+        field_suggestions=field_suggestions,
+    )
+
+
 class SalescopeGraphQL(GraphQL[Context, None]):
     def __init__(
-        self, store: AnalyticsStore, settings: Settings, runner: JobRunner, ask: AskService
+        self,
+        store: AnalyticsStore,
+        settings: Settings,
+        runner: JobRunner,
+        ask: AskService,
+        auditor: Auditor,
     ) -> None:
         super().__init__(
-            default_schema,
+            schema_for(
+                settings.max_query_cost,
+                settings.introspection_enabled,
+                settings.field_suggestions_enabled,
+            ),
             graphql_ide="graphiql" if settings.graphiql else None,
             multipart_uploads_enabled=True,
         )
@@ -53,6 +84,52 @@ class SalescopeGraphQL(GraphQL[Context, None]):
         self._settings = settings
         self._runner = runner
         self._ask = ask
+        self._auditor = auditor
+
+    async def execute_operation(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        """Run the operation within the per-operation timeout, then close uploaded files."""
+        timeout = self._settings.operation_timeout
+        try:
+            with anyio.fail_after(timeout):
+                return await super().execute_operation(request, *args, **kwargs)
+        except TimeoutError:
+            # Work already running in threads finishes unobserved; the caller is told now.
+            logger.warning("operation timed out", timeout=timeout)
+            extensions: dict[str, object] = {"code": "TIMEOUT"}
+            request_id = request.scope.get("state", {}).get("request_id")
+            if request_id:
+                extensions["requestId"] = request_id
+            message = f"the operation ran longer than {timeout:g} s and was stopped"
+            return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
+        finally:
+            # A refused upload never reaches the resolver that would close its file.
+            await request.close()
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket from its connection_init payload when its handshake had none.
+
+        The payload may hold ``{"apiKey": "..."}`` or ``{"authorization": "Bearer ..."}``.
+        """
+        scope = context.request.scope
+        if not scope.get("state", {}).get("credentials_pending"):
+            return UNSET
+        params = context.connection_params or {}
+        api_key, authorization = params.get("apiKey"), params.get("authorization")
+        try:
+            if not isinstance(api_key, str | None) or not isinstance(authorization, str | None):
+                raise AuthenticationError("apiKey and authorization must be strings")
+            principal = await authenticate(
+                self._store.engine, self._settings.jwt_secret_value, api_key, authorization
+            )
+            if principal is None:
+                raise AuthenticationError(
+                    "authentication required: send apiKey (or authorization) in connection_init"
+                )
+        except AuthenticationError as error:
+            await self._auditor.denied(scope, 401, str(error))
+            raise ConnectionRejectionError() from error
+        scope["state"]["principal"] = context.principal = principal
+        return UNSET
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
@@ -68,6 +145,8 @@ class SalescopeGraphQL(GraphQL[Context, None]):
             request_id=request.scope.get("state", {}).get("request_id"),
             alert_mail=self._settings.alert_mail,
             ask=self._ask,
+            principal=principal_of(request.scope),
+            client_ip=client_ip(request.scope),
         )
 
 
@@ -82,6 +161,18 @@ async def _preload(store: AnalyticsStore, dataset_id: str) -> None:
         return
     except Exception:
         logger.exception("preloading the default dataset failed", dataset=dataset_id)
+
+
+def serve_app() -> Starlette:
+    """The app as `salescope serve` runs it, in every worker process: logging first."""
+    settings = Settings()
+    configure_logging(
+        settings.log_level,
+        settings.log_file,
+        settings.log_file_max_bytes,
+        settings.log_file_backups,
+    )
+    return create_app(settings)
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Starlette:
@@ -106,13 +197,22 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     )
     # Built once: the OpenAI client keeps its connection pool across requests.
     ask = AskService.from_config(settings.ask_config)
-    graphql_app = SalescopeGraphQL(store, settings, runner, ask)
+    auditor = Auditor(engine)
+    graphql_app = SalescopeGraphQL(store, settings, runner, ask, auditor)
+    limiter = RateLimiter.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await to_thread.run_sync(create_tables, engine)
         await to_thread.run_sync(runner.start)
         logger.info("started", database=engine.url.render_as_string(hide_password=True))
+        if not settings.auth_required:
+            logger.warning(
+                "authentication is off: anyone who can reach this loopback address has full "
+                "access; set SALESCOPE_REQUIRE_AUTH=true and create keys with "
+                "`salescope keys create` before exposing the server",
+                host=settings.host,
+            )
         # Shutdown waits for a preload still running: it is bounded, and
         # abandoning its thread would leave a database connection open.
         async with anyio.create_task_group() as tasks:
@@ -120,6 +220,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         await to_thread.run_sync(runner.shutdown)
         ask.close()
+        limiter.close()
         engine.dispose()
 
     async def health(_request: Request) -> JSONResponse:
@@ -146,9 +247,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Route("/health", health, methods=["GET"]),
-            *rest_routes(RestContext(settings, store, runner)),
+            *rest_routes(RestContext(settings, store, runner, auditor)),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            *hardening_middleware(settings, auditor.denied),
+            Middleware(
+                AuthMiddleware,
+                engine=engine,
+                require_auth=settings.auth_required,
+                jwt_secret=settings.jwt_secret_value,
+                on_denied=auditor.denied,
+            ),
+            Middleware(
+                RateLimitMiddleware,
+                limiter=limiter,
+                on_limited=auditor.rate_limited,
+            ),
+        ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
     )

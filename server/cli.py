@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import structlog
+from sqlalchemy.engine import Engine
 from tqdm import tqdm
 
+from analytics.access import (
+    COMMAND_LINE,
+    Role,
+    create_api_key,
+    issue_jwt,
+    list_api_keys,
+    revoke_api_key,
+)
+from analytics.audit import SUCCESS, AuditEvent, record_audit
 from analytics.db import create_db_engine, create_tables, list_datasets
 from analytics.errors import AnalyticsError
 from analytics.store import AnalyticsStore
@@ -20,11 +32,19 @@ from server.settings import Settings
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    # Results go to stdout, so a script can read them; log lines go to stderr
+    # (``serve`` configures its own logging).
+    structlog.configure(logger_factory=_stderr_logger)
     try:
         return int(args.handler(args) or 0)
     except AnalyticsError as error:
         print(f"salescope: error: {error}", file=sys.stderr)
         return 2
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    # Looked up on every call: whoever replaced sys.stderr since (pytest) gets the lines.
+    return structlog.PrintLogger(sys.stderr)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -55,6 +75,37 @@ def _build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--kind", choices=["transactions", "customers"], help="force the kind")
     importer.add_argument("--sheet", help="Excel sheet to read (default: the first that fits)")
     importer.set_defaults(handler=_import)
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key and print its secret once")
+    create.add_argument("--name", required=True, help="what the key is for, e.g. 'uipath robot'")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument(
+        "--dataset",
+        action="append",
+        dest="datasets",
+        metavar="ID",
+        help="limit the key to this dataset (repeatable; default: every dataset)",
+    )
+    create.set_defaults(handler=_keys_create)
+    key_commands.add_parser("list", help="list keys (never their secrets)").set_defaults(
+        handler=_keys_list
+    )
+    revoke = key_commands.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id", metavar="ID")
+    revoke.set_defaults(handler=_keys_revoke)
+
+    token = commands.add_parser(
+        "token", help="issue a bearer token (JWT) signed with SALESCOPE_JWT_SECRET"
+    )
+    token.add_argument("--subject", required=True, help="who the token is for ('sub')")
+    token.add_argument("--role", required=True, choices=[role.value for role in Role])
+    token.add_argument(
+        "--dataset", action="append", dest="datasets", metavar="ID", help="limit to a dataset"
+    )
+    token.add_argument("--minutes", type=int, default=60, help="lifetime (default 60)")
+    token.set_defaults(handler=_token)
 
     export = commands.add_parser("export-schema", help="print the GraphQL SDL")
     export.set_defaults(handler=_export_schema)
@@ -89,8 +140,11 @@ def _serve(args: argparse.Namespace) -> int:
             )
         store.engine.dispose()
     uvicorn.run(
-        "server.app:create_app",
+        "server.app:serve_app",
         factory=True,
+        # Importing the analytics stack takes seconds on a small machine;
+        # uvicorn's default 5 s would kill workers that are still starting.
+        timeout_worker_healthcheck=60,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
@@ -143,6 +197,64 @@ def _import(args: argparse.Namespace) -> int:
         f"revenue {result.revenue:,.2f}"
     )
     return 0
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    engine = _store(Settings()).engine
+    issued = create_api_key(engine, args.name, args.role, args.datasets)
+    _audit(engine, "keys.create", issued.key.id)
+    key = issued.key
+    scope = ", ".join(key.datasets) if key.datasets is not None else "every dataset"
+    print(f"key {key.id} ({key.name}): role {key.role}, {scope}")
+    print("secret (shown this once; send it as the X-API-Key header):")
+    print(issued.secret)
+    return 0
+
+
+def _keys_list(_args: argparse.Namespace) -> int:
+    keys = list_api_keys(_store(Settings()).engine)
+    if not keys:
+        print("no API keys")
+        return 0
+    print(f"{'ID':<12}  {'ROLE':<8}  {'CREATED':<20}  {'STATUS':<22}  {'DATASETS':<20}  NAME")
+    for key in keys:
+        created = key.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        status = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        scope = ",".join(key.datasets) if key.datasets is not None else "*"
+        print(f"{key.id:<12}  {key.role:<8}  {created:<20}  {status:<22}  {scope:<20}  {key.name}")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    engine = _store(Settings()).engine
+    key = revoke_api_key(engine, args.key_id)
+    _audit(engine, "keys.revoke", key.id)
+    print(f"key {key.id} ({key.name}) revoked")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    secret = Settings().jwt_secret_value
+    if not secret:
+        print("salescope: error: SALESCOPE_JWT_SECRET is not set", file=sys.stderr)
+        return 2
+    if not 1 <= args.minutes <= 60 * 24 * 366:
+        print("salescope: error: --minutes: expected 1 to 527040", file=sys.stderr)
+        return 2
+    lifetime = dt.timedelta(minutes=args.minutes)
+    print(issue_jwt(secret, args.subject, args.role, args.datasets, lifetime))
+    return 0
+
+
+def _audit(engine: Engine, action: str, target: str) -> None:
+    event = AuditEvent(
+        actor=COMMAND_LINE.subject,
+        role=COMMAND_LINE.role.value,
+        action=action,
+        outcome=SUCCESS,
+        target=target,
+    )
+    record_audit(engine, event)
 
 
 def _store(settings: Settings) -> AnalyticsStore:

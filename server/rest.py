@@ -24,7 +24,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from analytics.db import FAILED, QUEUED, RUNNING, AnalysisJob
+from analytics.access import AccessDeniedError, Principal, Role
+from analytics.audit import FAILED, MAX_AUDIT_ENTRIES, SUCCESS, list_audit
+from analytics.db import FAILED as JOB_FAILED
+from analytics.db import QUEUED, RUNNING, AnalysisJob
 from analytics.errors import AnalyticsError, DatasetNotFoundError, InvalidArgumentError
 from analytics.formats import UnsupportedFormatError
 from analytics.jobs import JobRunner, latest_job, list_latest_jobs
@@ -37,6 +40,8 @@ from analytics.uploads import (
     accept_upload,
     remove_dataset,
 )
+from server.auditing import Auditor
+from server.auth import principal_of
 from server.logtail import read_last_lines
 from server.openapi import openapi_document, swagger_html
 from server.settings import Settings
@@ -57,6 +62,7 @@ class RestContext:
     settings: Settings
     store: AnalyticsStore
     runner: JobRunner
+    auditor: Auditor
 
     @property
     def upload_dir(self) -> Path:
@@ -66,7 +72,39 @@ class RestContext:
 def rest_routes(context: RestContext) -> list[Route]:
     """The REST surface, bound to the app's settings, store and job runner."""
 
+    async def authorize(
+        request: Request,
+        role: Role,
+        action: str,
+        *,
+        dataset: str | None = None,
+        unscoped: bool = False,
+    ) -> Principal:
+        """The caller, if its role and dataset scope allow ``action``; else 403, audited."""
+        principal = principal_of(request.scope)
+        try:
+            principal.require_role(role, action)
+            if dataset is not None:
+                principal.require_dataset(dataset)
+            if unscoped:
+                principal.require_unscoped(action)
+        except AccessDeniedError as error:
+            await context.auditor.denied(request.scope, 403, str(error))
+            raise HTTPException(403, str(error)) from error
+        return principal
+
     async def upload(request: Request) -> JSONResponse:
+        await authorize(request, Role.ANALYST, "uploading a file", unscoped=True)
+        try:
+            response = await _accept(request)
+        except HTTPException as error:
+            await context.auditor.record(
+                request.scope, "upload", FAILED, status=error.status_code, detail=error.detail
+            )
+            raise
+        return response
+
+    async def _accept(request: Request) -> JSONResponse:
         limit = context.settings.max_upload_bytes
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
@@ -96,6 +134,9 @@ def rest_routes(context: RestContext) -> list[Route]:
         finally:
             await form.close()
         logger.info("upload accepted", file_id=job.dataset_id, params=job.params)
+        await context.auditor.record(
+            request.scope, "upload", SUCCESS, status=200, target=job.dataset_id
+        )
         return JSONResponse(
             {
                 "success": True,
@@ -109,13 +150,16 @@ def rest_routes(context: RestContext) -> list[Route]:
 
     async def analysis(request: Request) -> JSONResponse:
         file_id = request.path_params["file_id"]
+        await authorize(request, Role.VIEWER, "reading an analysis", dataset=file_id)
         job = await to_thread.run_sync(latest_job, context.store.engine, file_id)
         if job is None:
             raise HTTPException(404, f"no upload with file_id {file_id!r}")
         return JSONResponse(_analysis_body(job))
 
-    async def analyses(_request: Request) -> JSONResponse:
+    async def analyses(request: Request) -> JSONResponse:
+        principal = principal_of(request.scope)
         jobs = await to_thread.run_sync(list_latest_jobs, context.store.engine, UPLOAD_JOB)
+        jobs = [job for job in jobs if principal.can_see(job.dataset_id)]
         items = [
             {
                 "file_id": job.dataset_id,
@@ -130,12 +174,19 @@ def rest_routes(context: RestContext) -> list[Route]:
 
     async def delete_analysis(request: Request) -> JSONResponse:
         file_id = request.path_params["file_id"]
+        await authorize(request, Role.ADMIN, "deleting a dataset", dataset=file_id)
         try:
             await to_thread.run_sync(remove_dataset, context.store, context.upload_dir, file_id)
         except AnalyticsError as error:
-            if isinstance(error, DatasetNotFoundError | InvalidArgumentError):
+            status = 404 if isinstance(error, DatasetNotFoundError | InvalidArgumentError) else None
+            status = status or _status_for(error)
+            await context.auditor.record(
+                request.scope, "delete", FAILED, status=status, target=file_id, detail=str(error)
+            )
+            if status == 404:
                 raise HTTPException(404, f"no upload with file_id {file_id!r}") from error
-            raise HTTPException(_status_for(error), str(error)) from error
+            raise HTTPException(status, str(error)) from error
+        await context.auditor.record(request.scope, "delete", SUCCESS, status=200, target=file_id)
         return JSONResponse({"success": True, "message": f"upload {file_id} deleted"})
 
     async def status(_request: Request) -> JSONResponse:
@@ -173,6 +224,7 @@ def rest_routes(context: RestContext) -> list[Route]:
                     "health": "GET /health",
                     "status": "GET /status",
                     "logs": "GET /logs/last/{num_lines}",
+                    "audit": "GET /audit/logs?limit=",
                     "openapi": "GET /openapi.json",
                     "docs": "GET /docs",
                 },
@@ -180,6 +232,7 @@ def rest_routes(context: RestContext) -> list[Route]:
         )
 
     async def last_log_lines(request: Request) -> PlainTextResponse:
+        await authorize(request, Role.ADMIN, "reading the logs")
         raw = request.path_params["num_lines"]
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LOG_LINES:
             raise HTTPException(
@@ -187,6 +240,17 @@ def rest_routes(context: RestContext) -> list[Route]:
             )
         text = await to_thread.run_sync(read_last_lines, context.settings.log_file, int(raw))
         return PlainTextResponse(text)
+
+    async def audit_logs(request: Request) -> JSONResponse:
+        await authorize(request, Role.ADMIN, "reading the audit log")
+        raw = request.query_params.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_AUDIT_ENTRIES:
+            raise HTTPException(
+                422, f"limit: expected a whole number from 1 to {MAX_AUDIT_ENTRIES}, got {raw!r}"
+            )
+        entries = await to_thread.run_sync(list_audit, context.store.engine, int(raw))
+        items = [{**entry.model_dump(exclude={"at"}), "at": _iso(entry.at)} for entry in entries]
+        return JSONResponse({"success": True, "count": len(items), "entries": items})
 
     async def openapi(_request: Request) -> JSONResponse:
         return JSONResponse(openapi_document(context.settings))
@@ -202,6 +266,7 @@ def rest_routes(context: RestContext) -> list[Route]:
         Route("/analysis/{file_id}", delete_analysis, methods=["DELETE"]),
         Route("/status", status, methods=["GET"]),
         Route("/logs/last/{num_lines}", last_log_lines, methods=["GET"]),
+        Route("/audit/logs", audit_logs, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
@@ -278,7 +343,7 @@ def _file_info(job: AnalysisJob) -> dict[str, Any]:
 def _analysis_body(job: AnalysisJob) -> dict[str, Any]:
     public = _public_status(job)
     analysis: dict[str, Any] = {"status": public, "progress": job.progress, "stage": job.stage}
-    if job.status == FAILED:
+    if job.status == JOB_FAILED:
         analysis["error"] = job.error
     if job.result is not None:
         result = dict(job.result)
@@ -286,7 +351,7 @@ def _analysis_body(job: AnalysisJob) -> dict[str, Any]:
         analysis["results"] = result
     analysis["completed_at"] = _iso(job.completed_at)
     return {
-        "success": job.status != FAILED,
+        "success": job.status != JOB_FAILED,
         "file_id": job.dataset_id,
         "file_info": _file_info(job),
         "analysis": analysis,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -13,6 +15,18 @@ from analytics.alerts import MailSettings
 from analytics.ask.openai_provider import DEFAULT_MODEL
 from analytics.ask.pricing import PriceTable
 from analytics.ask.service import AskConfig
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only reaches this machine (``0.0.0.0`` reaches every interface)."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -81,20 +95,99 @@ class Settings(BaseSettings):
         True, description="Answer with the local provider when OpenAI fails (flagged)."
     )
 
-    @field_validator("smtp_recipients", mode="before")
+    require_auth: bool | None = Field(
+        None,
+        description="Require an API key or JWT on every request but /health. Unset: required "
+        "unless the server listens on loopback only.",
+    )
+    jwt_secret: SecretStr | None = Field(
+        None, min_length=32, description="HS256 secret for bearer tokens; unset: no JWTs."
+    )
+    rate_limit_enabled: bool = Field(True, description="Limit requests per key (or per IP).")
+    rate_limit_anonymous: str = Field("60/minute", description="Limit per IP without a key.")
+    rate_limit_viewer: str = Field("60/minute", description="Limit per viewer key or token.")
+    rate_limit_analyst: str = Field("60/minute", description="Limit per analyst key or token.")
+    rate_limit_admin: str = Field("60/minute", description="Limit per admin key or token.")
+    redis_url: str | None = Field(
+        None, description="Redis for rate limits shared by all workers; unset: per process."
+    )
+    max_query_cost: int = Field(
+        20_000, ge=100, description="GraphQL cost limit (list sizes times nested selections)."
+    )
+    introspection: bool | None = Field(
+        None, description="GraphQL introspection; unset: on unless authentication is required."
+    )
+    field_suggestions: bool | None = Field(
+        None, description="'Did you mean' hints in GraphQL errors; unset: as introspection."
+    )
+    operation_timeout: float = Field(
+        60.0, gt=0, description="Seconds one GraphQL operation may run before it is abandoned."
+    )
+    max_body_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest request body outside file uploads."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS (comma-separated); none: off."
+    )
+    cors_allow_credentials: bool = Field(
+        False, description="Let CORS requests carry credentials (needs explicit origins)."
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"], description="Host headers served (comma-separated)."
+    )
+
+    @field_validator("smtp_recipients", "cors_origins", "allowed_hosts", mode="before")
     @classmethod
-    def _split_recipients(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             if value.lstrip().startswith("["):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator(
+        "rate_limit_anonymous", "rate_limit_viewer", "rate_limit_analyst", "rate_limit_admin"
+    )
+    @classmethod
+    def _check_rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"expected a rate such as '60/minute', got {value!r}") from None
+        return value
+
     @model_validator(mode="after")
-    def _alerts_need_recipients(self) -> Settings:
+    def _check_combinations(self) -> Settings:
         if self.smtp_host and not self.smtp_recipients:
             raise ValueError("smtp_recipients: required when smtp_host is set")
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError(
+                "cors_origins: list the origins explicitly when cors_allow_credentials is set"
+            )
         return self
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether every request but /health must authenticate."""
+        if self.require_auth is not None:
+            return self.require_auth
+        return not is_loopback(self.host)
+
+    @property
+    def introspection_enabled(self) -> bool:
+        if self.introspection is not None:
+            return self.introspection
+        return not self.auth_required
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        if self.field_suggestions is not None:
+            return self.field_suggestions
+        return self.introspection_enabled
+
+    @property
+    def jwt_secret_value(self) -> str | None:
+        return self.jwt_secret.get_secret_value() if self.jwt_secret else None
 
     @property
     def alert_mail(self) -> MailSettings | None:

@@ -17,6 +17,8 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
+# Multipart posts need it: the CSRF guard refuses form-like requests without it.
+CSRF_HEADER = {"X-Requested-With": "salescope"}
 HEADER = ["InvoiceNo", "InvoiceDate", "CustomerID", "StockCode", "Quantity", "UnitPrice"]
 
 
@@ -54,6 +56,8 @@ class Server:
             **os.environ,
             "SALESCOPE_DATA_DIR": str(data_dir),
             "SALESCOPE_JOB_STALE_AFTER": "2",
+            # Robots poll; the limit itself is tested in tests/e2e/test_ratelimit_workers.py.
+            "SALESCOPE_RATE_LIMIT_ANONYMOUS": "100000/minute",
         }
         self.env.pop("SALESCOPE_DATABASE_URL", None)
 
@@ -105,7 +109,9 @@ def _poll(url: str, file_id: str, timeout: float = 90) -> dict[str, Any]:
 
 
 def _upload(url: str, name: str, content: bytes) -> str:
-    response = httpx.post(f"{url}/upload", files={"file": (name, content)}, timeout=60)
+    response = httpx.post(
+        f"{url}/upload", files={"file": (name, content)}, headers=CSRF_HEADER, timeout=60
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["file_id"])
 

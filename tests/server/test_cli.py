@@ -72,3 +72,54 @@ def test_missing_file_and_demo(
 def test_export_schema_prints_the_sdl(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export-schema"]) == 0
     assert "kpis(dataset: ID = null, period: DateRange = null): Kpis!" in capsys.readouterr().out
+
+
+def test_keys_create_list_revoke(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from analytics.access import authenticate_api_key
+    from analytics.audit import list_audit
+
+    assert main(["demo", "--customers", "20"]) == 0
+    capsys.readouterr()
+    assert (
+        main(["keys", "create", "--name", "robot", "--role", "analyst", "--dataset", "demo"]) == 0
+    )
+    created = capsys.readouterr().out.splitlines()
+    secret = created[-1]
+    key_id = secret.split("_")[1]
+    assert created[0] == f"key {key_id} (robot): role analyst, demo"
+
+    assert main(["keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert key_id in listed and "active" in listed and secret not in listed
+    engine = _engine(data_dir)
+    assert authenticate_api_key(engine, secret).role == "analyst"
+
+    assert main(["keys", "revoke", key_id]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["keys", "list"]) == 0
+    assert "revoked 20" in capsys.readouterr().out
+    actions = [(entry.actor, entry.action, entry.target) for entry in list_audit(engine, 10)]
+    assert actions == [("cli", "keys.revoke", key_id), ("cli", "keys.create", key_id)]
+
+
+def test_keys_refuse_bad_input(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "revoke", "nope"]) == 2
+    assert "API key 'nope' does not exist" in capsys.readouterr().err
+    assert main(["keys", "create", "--name", "x", "--role", "viewer", "--dataset", "nope"]) == 2
+    assert "datasets: no dataset 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--name", "x", "--role", "root"])
+
+
+def test_token_is_signed_with_the_configured_secret(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics.access import authenticate_jwt
+
+    assert main(["token", "--subject", "alice", "--role", "viewer"]) == 2
+    assert "SALESCOPE_JWT_SECRET" in capsys.readouterr().err
+    monkeypatch.setenv("SALESCOPE_JWT_SECRET", "z" * 32)
+    assert main(["token", "--subject", "alice", "--role", "viewer", "--dataset", "demo"]) == 0
+    token = capsys.readouterr().out.strip()
+    principal = authenticate_jwt(token, "z" * 32)
+    assert (principal.subject, principal.datasets) == ("jwt:alice", frozenset({"demo"}))

@@ -20,6 +20,8 @@ mutation Upload($file: Upload!, $name: String) {
 }
 """
 
+# Multipart posts need it: the CSRF guard refuses form-like requests without it.
+CSRF_HEADER = {"X-Requested-With": "salescope"}
 CSV = "customer,date,amount\nC1,2024-01-01,10\nC2,2024-02-01,30\nC1,2024-03-01,20\n"
 
 
@@ -36,6 +38,7 @@ def _graphql_upload(client: TestClient, content: bytes, filename: str) -> dict:
         "/graphql",
         data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.file"]})},
         files={"0": (filename, content, "text/csv")},
+        headers=CSRF_HEADER,
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -88,7 +91,11 @@ def test_upload_dataset_refuses_a_bad_file_with_a_code(client: TestClient) -> No
 
 def test_sixty_megabytes_is_refused_with_413(client: TestClient, tmp_path: Path) -> None:
     started = time.monotonic()
-    response = client.post("/upload", files={"file": ("huge.csv", b"x" * 60_000_000, "text/csv")})
+    response = client.post(
+        "/upload",
+        files={"file": ("huge.csv", b"x" * 60_000_000, "text/csv")},
+        headers=CSRF_HEADER,
+    )
 
     assert response.status_code == 413
     assert response.json() == {"detail": "file too large: the limit is 50 MB"}

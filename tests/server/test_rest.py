@@ -20,6 +20,8 @@ from analytics.kpis import compute_kpis
 from server.app import create_app
 from server.settings import Settings
 
+# Multipart posts need it: the CSRF guard refuses form-like requests without it.
+CSRF_HEADER = {"X-Requested-With": "salescope"}
 SALES_CSV = (
     "InvoiceNo,InvoiceDate,CustomerID,StockCode,Description,Quantity,UnitPrice,Country\n"
     "1001,2024-01-05,C1,A1,Widget,2,10.00,UK\n"
@@ -45,7 +47,9 @@ def _upload(
     client: TestClient, content: bytes | str, filename: str = "sales.csv", **fields: str
 ) -> Any:
     data = content.encode() if isinstance(content, str) else content
-    return client.post("/upload", files={"file": (filename, data)}, data=fields)
+    return client.post(
+        "/upload", files={"file": (filename, data)}, data=fields, headers=CSRF_HEADER
+    )
 
 
 def _poll(client: TestClient, file_id: str, timeout: float = 20) -> dict[str, Any]:
@@ -174,7 +178,9 @@ def test_file_names_are_metadata_never_paths(client: TestClient, settings: Setti
         b"Content-Type: text/csv\r\n\r\n" + SALES_CSV.encode() + b"\r\n--B--\r\n"
     )
     nul = client.post(
-        "/upload", content=body, headers={"Content-Type": "multipart/form-data; boundary=B"}
+        "/upload",
+        content=body,
+        headers={"Content-Type": "multipart/form-data; boundary=B", **CSRF_HEADER},
     )
 
     assert traversal.status_code == 200
@@ -188,7 +194,9 @@ def test_file_names_are_metadata_never_paths(client: TestClient, settings: Setti
 
 def test_bad_parameters_are_422(client: TestClient) -> None:
     bad_kind = _upload(client, SALES_CSV, kind="invoices")
-    no_file = client.post("/upload", data={"name": "x"}, files={"other": ("a.csv", b"x")})
+    no_file = client.post(
+        "/upload", data={"name": "x"}, files={"other": ("a.csv", b"x")}, headers=CSRF_HEADER
+    )
 
     assert bad_kind.status_code == 422
     assert "kind" in bad_kind.json()["detail"]
