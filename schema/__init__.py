@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import strawberry
+from graphql import ASTValidationRule
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
@@ -27,7 +27,13 @@ from schema.drift import DriftQuery
 from schema.errors import ErrorPolicy
 from schema.forecast import ForecastQuery
 from schema.jobs import JobMutation, JobQuery, Subscription
-from schema.limits import DEFAULT_MAX_QUERY_COST, HideSuggestions, QueryCostLimiter
+from schema.limits import (
+    DEFAULT_MAX_QUERY_COST,
+    HideSuggestions,
+    QueryCostLimiter,
+    shape_limits_rule,
+)
+from schema.metrics import OperationMetrics
 from schema.reports import ReportMutation, ReportQuery
 from schema.rfm import RfmQuery
 from schema.sales import SalesQuery
@@ -68,14 +74,17 @@ def build_schema(
     field_suggestions: bool = True,
 ) -> strawberry.Schema:
     """The schema with its limits; ``field_suggestions`` are the "Did you mean" hints."""
+    # Hostile documents are refused before they run: the deepest real query
+    # (customers > edges > node > orders > items > product) is 7. The rule is
+    # made once because ValidationCache keys on the rule classes.
+    shape_limits: list[type[ASTValidationRule]] = [shape_limits_rule(MAX_DEPTH, MAX_ALIASES)]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        # First: it times the whole operation and sees errors as ErrorPolicy left them.
+        OperationMetrics,
         ErrorPolicy,
         AuditTrail,
-        # Hostile documents are refused before they run: the deepest real
-        # query (customers > edges > node > orders > items > product) is 7.
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(shape_limits),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         # After ValidationCache: the cost is counted on a validated document.

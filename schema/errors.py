@@ -26,8 +26,17 @@ class ErrorPolicy(MaskErrors):
 
     def _classify(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if original is None:
-            code = (error.extensions or {}).get("code", "GRAPHQL_VALIDATION_FAILED")
+        if original is None or (
+            # Raised while coercing the request's variables, before any resolver:
+            # the message describes what the client sent.
+            error.path is None and isinstance(original, GraphQLError | ValueError | TypeError)
+        ):
+            default = (
+                "BAD_USER_INPUT"
+                if error.message.startswith("Variable '$")
+                else ("GRAPHQL_VALIDATION_FAILED")
+            )
+            code = (error.extensions or {}).get("code", default)
             return self._with_code(error, error.message, code)
         if isinstance(original, AnalyticsError):
             return self._with_code(error, str(original), original.code)

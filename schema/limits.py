@@ -49,8 +49,8 @@ DEFAULT_LIST_SIZE = 10
 # customers > orders > items page of the customer screen would cost over the
 # limit. Fields take an argument or two and types implement few interfaces:
 # with 10 the introspection query of GraphiQL and code generators would cost
-# 52 000 for the 8 000 fields it resolves; nested `fields { type { fields` are
-# still multiplied by 10 at each level.
+# about 50 000 for the 8 000 fields it resolves; nested `fields { type { fields`
+# are still multiplied by 10 at each level.
 LIST_SIZE_ESTIMATES: Mapping[str, int] = {
     "Order.items": 5,
     "__Field.args": 2,
@@ -176,7 +176,7 @@ class _CostCounter:
         try:
             arguments = get_argument_values(definition, node, self.variables)
         except GraphQLError:
-            # The field refuses the arguments before it returns anything.
+            # The field fails on these arguments; the list estimate errs high.
             return None
         for name in PAGE_SIZE_ARGUMENTS:
             value = arguments.get(name)
@@ -188,11 +188,11 @@ class _CostCounter:
 class QueryCostLimiter(SchemaExtension):
     """Refuse an operation whose cost (see :func:`query_cost`) is over ``max_cost``.
 
-    The check runs in the validation step, after the document has been
-    validated, so it must be listed after ``ValidationCache``; a refusal is a
-    validation error and no resolver runs. It is not a graphql-core validation
-    rule because the cost depends on the variables, which those rules do not
-    see and which would make ``ValidationCache`` entries wrong.
+    The check runs in the validation step, listed after ``ValidationCache`` so
+    that it counts a valid document; a refusal is a validation error and no
+    resolver runs. It is not a graphql-core validation rule because the cost
+    depends on the variables, which those rules do not see and which would
+    make ``ValidationCache`` entries wrong.
     """
 
     def __init__(self, max_cost: int = DEFAULT_MAX_QUERY_COST) -> None:
@@ -310,8 +310,7 @@ class HideSuggestions(SchemaExtension):
     Strawberry's ``disable_field_suggestions`` drops them only from "Cannot
     query field" errors, but unknown arguments, input fields, enum values and
     types are answered with the same hints, which list schema names a client
-    without introspection should not learn. List it after ``ErrorPolicy`` so
-    it sees the errors before they are rebuilt with their codes.
+    without introspection should not learn.
     """
 
     def on_operation(self) -> Iterator[None]:

@@ -17,8 +17,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 from strawberry import Schema
 from strawberry.asgi import GraphQL
@@ -39,8 +40,10 @@ from resolvers.dataloaders import DataLoaders
 from schema import build_schema
 from server.auditing import Auditor, client_ip
 from server.auth import AuthMiddleware, authenticate, principal_of
+from server.graphiql import ASSET_DIR, ASSET_URL, offline_page
 from server.hardening import hardening_middleware
 from server.logging import configure_logging
+from server.metrics import Metrics, MetricsMiddleware, metrics_route
 from server.middleware import RequestIdMiddleware
 from server.ratelimit import RateLimiter, RateLimitMiddleware
 from server.rest import RestContext, http_error, rest_routes
@@ -70,6 +73,7 @@ class SalescopeGraphQL(GraphQL[Context, None]):
         runner: JobRunner,
         ask: AskService,
         auditor: Auditor,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(
             schema_for(
@@ -85,6 +89,7 @@ class SalescopeGraphQL(GraphQL[Context, None]):
         self._runner = runner
         self._ask = ask
         self._auditor = auditor
+        self._metrics = metrics
 
     async def execute_operation(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         """Run the operation within the per-operation timeout, then close uploaded files."""
@@ -96,6 +101,8 @@ class SalescopeGraphQL(GraphQL[Context, None]):
             # Work already running in threads finishes unobserved; the caller is told now.
             logger.warning("operation timed out", timeout=timeout)
             extensions: dict[str, object] = {"code": "TIMEOUT"}
+            if self._metrics is not None:
+                self._metrics.graphql_error("TIMEOUT")
             request_id = request.scope.get("state", {}).get("request_id")
             if request_id:
                 extensions["requestId"] = request_id
@@ -131,6 +138,9 @@ class SalescopeGraphQL(GraphQL[Context, None]):
         scope["state"]["principal"] = context.principal = principal
         return UNSET
 
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return HTMLResponse(offline_page(self.graphql_ide_html))
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
             store=self._store,
@@ -147,6 +157,7 @@ class SalescopeGraphQL(GraphQL[Context, None]):
             ask=self._ask,
             principal=principal_of(request.scope),
             client_ip=client_ip(request.scope),
+            metrics=self._metrics,
         )
 
 
@@ -198,7 +209,11 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     # Built once: the OpenAI client keeps its connection pool across requests.
     ask = AskService.from_config(settings.ask_config)
     auditor = Auditor(engine)
-    graphql_app = SalescopeGraphQL(store, settings, runner, ask, auditor)
+    metrics = Metrics.from_environment()
+    store.cache.subscribe(metrics.cache_lookup)
+    runner.subscribe(metrics.job_changed)
+    ask.subscribe(metrics.ask_attempt)
+    graphql_app = SalescopeGraphQL(store, settings, runner, ask, auditor, metrics)
     limiter = RateLimiter.from_settings(settings)
 
     @asynccontextmanager
@@ -247,10 +262,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Route("/health", health, methods=["GET"]),
+            metrics_route(metrics, auditor),
+            Mount(ASSET_URL, StaticFiles(directory=ASSET_DIR, check_dir=False)),
             *rest_routes(RestContext(settings, store, runner, auditor)),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(MetricsMiddleware, metrics=metrics),
             *hardening_middleware(settings, auditor.denied),
             Middleware(
                 AuthMiddleware,
@@ -262,7 +280,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             Middleware(
                 RateLimitMiddleware,
                 limiter=limiter,
-                on_limited=auditor.rate_limited,
+                on_limited=metrics.rate_limit_hook(auditor.rate_limited),
             ),
         ],
         exception_handlers={HTTPException: http_error},
@@ -272,4 +290,5 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.store = store
     app.state.runner = runner
     app.state.ask = ask
+    app.state.metrics = metrics
     return app

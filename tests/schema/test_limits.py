@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ NESTED_CUSTOMERS = """
 { customers(first: 1) { edges { node { orders(first: 1) { items { product { sku } } } } } } }
 """
 
-# 100 customers x 10 orders x 5 lines: the largest nesting a screen asks for.
+# A page of customers with their orders and order lines: it must stay allowed.
 CUSTOMER_PAGE = """
 { customers(first: 100) { edges { node { orders { items { product { name } } } } } } }
 """
@@ -126,6 +127,43 @@ async def test_a_huge_document_is_refused(execute: Execute) -> None:
 
     assert result["data"] is None
     assert "token" in result["errors"][0]["message"].lower()
+
+
+def _doubling_fragments(levels: int) -> str:
+    """Each fragment spreads the next twice: 2**levels fields from a few tokens each."""
+    fragments = " ".join(
+        f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    return f"{{ ...F0 }} {fragments} fragment F{levels} on Query {{ __typename }}"
+
+
+async def test_doubling_fragments_are_refused_at_once(execute: Execute) -> None:
+    started = time.monotonic()
+    result = await execute(_doubling_fragments(40), errors=True)
+
+    # Counting each spread anew, as Strawberry's depth and alias limiters do,
+    # would take days; each fragment is counted once.
+    assert time.monotonic() - started < 2
+    assert result["errors"][0]["message"].startswith(f"Query cost {2**40} exceeds")
+
+
+async def test_aliases_count_at_every_spread(execute: Execute) -> None:
+    half = MAX_ALIASES // 2 + 1
+    aliases = " ".join(f"k{i}: kpis {{ orderCount }}" for i in range(half))
+
+    result = await execute(f"{{ ...K ...K }} fragment K on Query {{ {aliases} }}", errors=True)
+
+    assert result["errors"][0]["message"] == f"{2 * half} aliases found. Allowed: {MAX_ALIASES}"
+
+
+async def test_depth_counts_through_fragments(execute: Execute) -> None:
+    query = "{ ...A } fragment A on Query " + _nested(MAX_DEPTH + 1)
+
+    result = await execute(query, errors=True)
+
+    assert result["errors"][0]["message"] == (
+        f"'anonymous' exceeds maximum operation depth of {MAX_DEPTH}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -301,8 +339,8 @@ PAGED_FIELDS = {
     "ClvAnalysis.customers": "first",
 }
 
-# On the tiny dataset; ClvAnalysis.customers is checked in test_clv.py (a fit
-# needs more customers) and Query.auditLog in the server's auth tests (admins only).
+# On the tiny dataset; ClvAnalysis.customers is checked in test_clv.py (the fit
+# needs more customers than tiny has).
 BOUND_CHECKS = [
     ("{ customers(first: %d) { totalCount } }", "first"),
     ('{ customer(id: "C1") { orders(first: %d) { id } } }', "first"),
@@ -316,6 +354,7 @@ BOUND_CHECKS = [
     ("{ lifetimeValue(horizonMonths: %d) { asOf } }", "horizonMonths"),
     ('{ customer(id: "C1") { clv(horizonMonths: %d) { pAlive } } }', "horizonMonths"),
     ("{ churnRisk(horizonDays: %d) { asOf } }", "horizonDays"),
+    ("{ auditLog(limit: %d) { id } }", "limit"),
 ]
 
 
