@@ -47,6 +47,7 @@ class Server:
         self.executable = shutil.which("salescope", path=str(Path(sys.executable).parent))
         assert self.executable
         self.process: subprocess.Popen[bytes] | None = None
+        self.args: list[str] = []  # more `salescope serve` arguments
         self.log: Any = None
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
@@ -65,7 +66,7 @@ class Server:
         self._close_log()
         self.log = (self.data_dir / "stdout.log").open("ab")
         self.process = subprocess.Popen(
-            [self.executable, "serve", "--port", str(self.port)],  # type: ignore[list-item]
+            [self.executable, "serve", "--port", str(self.port), *self.args],  # type: ignore[list-item]
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
