@@ -834,6 +834,12 @@ def _check_arguments(as_of: dt.date | None, horizon_days: int, active_days: int)
         raise InvalidArgumentError(
             f"activeDays: expected 1..{MAX_ACTIVE_DAYS} days, got {active_days!r}"
         )
+    history = horizon_days + active_days
+    if as_of is not None and (as_of - dt.date.min).days <= history:
+        raise InvalidArgumentError(
+            f"asOf: {as_of.isoformat()} leaves no room for the {history} days of history "
+            "(horizonDays + activeDays) before it"
+        )
 
 
 def _is_int(value: Any) -> bool:

@@ -109,7 +109,7 @@ def compute_kpis(
     total_revenue = float(revenue[in_scope].sum())
     order_count = int(lines.loc[in_scope, "order_id"].nunique())
     total_lifetime_value = float(
-        revenue[lines_before(lines, current.end + dt.timedelta(days=1))].sum()
+        revenue[dates < pd.Timestamp(current.end) + pd.Timedelta(days=1)].sum()
     )
 
     current_buyers = pd.Index(lines.loc[current.mask(dates), "customer_id"].unique())

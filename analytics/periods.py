@@ -31,6 +31,11 @@ class DateRange:
 
     def previous(self) -> DateRange:
         """The range of equal length that ends the day before this one starts."""
+        if (self.start - dt.date.min).days < self.days:
+            raise InvalidArgumentError(
+                f"period: no {self.days}-day period precedes {self.start.isoformat()} "
+                "to compare with; start it later"
+            )
         end = self.start - dt.timedelta(days=1)
         return DateRange(end - dt.timedelta(days=self.days - 1), end)
 

@@ -18,6 +18,8 @@ from analytics.periods import DateRange
 
 UNKNOWN = "Unknown"
 MAX_LIMIT = 1000
+# An ungrouped series has a point per bucket of its period, data or not.
+MAX_SERIES_POINTS = 10_000
 MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June", "July", "August",
     "September", "October", "November", "December",
@@ -166,7 +168,8 @@ def compute_revenue_series(
         their calendar start.
     period : DateRange, optional
         Only lines dated inside it. An ungrouped series then spans the whole
-        period; otherwise it spans the first to the last bucket with data.
+        period, at most ``MAX_SERIES_POINTS`` buckets; otherwise it spans the
+        first to the last bucket with data.
     group_by : RevenueGroupBy, optional
         Split each bucket by category, the customer's region or sales rep
         (missing values are ``"Unknown"``). Grouped series list only the
@@ -259,6 +262,13 @@ def _span(starts: pd.Index, period: DateRange | None, granularity: Granularity) 
         first, last = starts.min(), starts.max()
     else:
         return pd.DatetimeIndex([], name="start")
+    if period is not None:
+        count = (last.to_period(freq) - first.to_period(freq)).n + 1
+        if count > MAX_SERIES_POINTS:
+            raise InvalidArgumentError(
+                f"period: {count} {granularity.value.lower()}s exceed the {MAX_SERIES_POINTS} "
+                "points a series may have; shorten the period or coarsen the granularity"
+            )
     buckets = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
     return pd.DatetimeIndex(buckets.start_time.as_unit("us"), name="start")
 

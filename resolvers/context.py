@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from analytics.access import OPEN_ACCESS, AccessDeniedError, Principal
 from analytics.alerts import MailSettings
@@ -13,6 +13,14 @@ from analytics.ask.service import AskService
 from analytics.jobs import JobRunner
 from analytics.store import AnalyticsStore
 from resolvers.dataloaders import DataLoaders
+
+
+class OperationRecorder(Protocol):
+    """Where the schema reports each GraphQL operation (the server's metrics)."""
+
+    def graphql_operation(
+        self, name: str | None, kind: str, seconds: float, error_codes: Sequence[str]
+    ) -> None: ...
 
 
 @dataclass
@@ -36,6 +44,7 @@ class Context:
     client_ip: str | None = None
     # The graphql-transport-ws connection_init payload, on WebSocket requests.
     connection_params: dict[str, Any] | None = None
+    metrics: OperationRecorder | None = None
     # Work shared by the fields of one request (see resolvers._utils.once_per_request).
     extras: dict[Hashable, Any] = field(default_factory=dict)
 

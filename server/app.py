@@ -40,6 +40,7 @@ from resolvers.dataloaders import DataLoaders
 from schema import build_schema
 from server.auditing import Auditor, client_ip
 from server.auth import AuthMiddleware, authenticate, principal_of
+from server.dashboard import dashboard_routes
 from server.graphiql import ASSET_DIR, ASSET_URL, offline_page
 from server.hardening import hardening_middleware
 from server.logging import configure_logging
@@ -265,6 +266,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             metrics_route(metrics, auditor),
             Mount(ASSET_URL, StaticFiles(directory=ASSET_DIR, check_dir=False)),
             *rest_routes(RestContext(settings, store, runner, auditor)),
+            *dashboard_routes(),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -30,8 +30,11 @@ from analytics.access import (
 logger = structlog.get_logger("salescope.auth")
 
 API_KEY_HEADER = "x-api-key"
-# Probes must reach it whatever the configuration.
-OPEN_PATHS = frozenset({"/health"})
+# Probes must reach /health whatever the configuration; the dashboard page and
+# static assets (public library code) load without credentials, and the page
+# then asks for a key before it queries anything.
+OPEN_PATHS = frozenset({"/health", "/dashboard"})
+OPEN_PREFIXES = ("/static/",)
 # Stands in for the caller of an open path when nobody authenticated: sees nothing.
 NOBODY = Principal(subject="anonymous", role=Role.VIEWER, datasets=frozenset(), authenticated=False)
 WWW_AUTHENTICATE = 'Bearer realm="salescope", ApiKey header="X-API-Key"'
@@ -79,7 +82,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        if scope["path"] in OPEN_PATHS:
+        if scope["path"] in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIXES):
             state["principal"] = NOBODY
             await self.app(scope, receive, send)
             return

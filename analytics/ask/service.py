@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -111,6 +111,22 @@ class AskResult:
 
 
 @dataclass(frozen=True)
+class AskAttempt:
+    """What one question came to, for listeners of :class:`AskService` (metrics).
+
+    ``provider`` is the one asked first; ``outcome`` is ``answered``,
+    ``fallback`` (another provider answered) or the error's code. ``usage``
+    and ``cost_usd`` are what the models took, failed calls included.
+    """
+
+    provider: str
+    outcome: str
+    usage: Usage | None
+    cost_usd: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
 class AskService:
     """The providers and configuration askAI answers with, shared by every request.
 
@@ -121,6 +137,9 @@ class AskService:
     config: AskConfig
     provider: Provider
     local: Provider
+    _listeners: list[Callable[[AskAttempt], None]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_config(cls, config: AskConfig) -> AskService:
@@ -144,6 +163,11 @@ class AskService:
         if isinstance(self.provider, OpenAIProvider):
             self.provider.close()
 
+    def subscribe(self, listener: Callable[[AskAttempt], None]) -> Callable[[], None]:
+        """Call ``listener`` after every question, answered or not; returns unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
     def ask(
         self,
         store: AnalyticsStore,
@@ -154,16 +178,49 @@ class AskService:
         caller: str = ANONYMOUS,
     ) -> AskResult:
         """:func:`ask_question` with this service's providers; blocks."""
-        return ask_question(
-            store,
-            dataset_id,
-            question,
-            config=self.config,
-            provider=self.provider,
-            fallback=None if self.provider is self.local else self.local,
-            conversation_id=conversation_id,
-            caller=caller,
+        started = time.perf_counter()
+        try:
+            result = ask_question(
+                store,
+                dataset_id,
+                question,
+                config=self.config,
+                provider=self.provider,
+                fallback=None if self.provider is self.local else self.local,
+                conversation_id=conversation_id,
+                caller=caller,
+            )
+        except Exception as error:
+            usage = error.usage if isinstance(error, AIProviderError) else None
+            code = error.code if isinstance(error, AnalyticsError) else "INTERNAL_SERVER_ERROR"
+            self._notify(
+                AskAttempt(
+                    provider=self.provider.name,
+                    outcome=code,
+                    usage=usage,
+                    cost_usd=self.config.prices.cost(usage) if usage is not None else None,
+                    seconds=time.perf_counter() - started,
+                )
+            )
+            raise
+        answered = result.provider == self.provider.name
+        self._notify(
+            AskAttempt(
+                provider=self.provider.name,
+                outcome="answered" if answered else "fallback",
+                usage=result.usage,
+                cost_usd=result.cost_usd,
+                seconds=time.perf_counter() - started,
+            )
         )
+        return result
+
+    def _notify(self, attempt: AskAttempt) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(attempt)
+            except Exception:
+                logger.exception("askAI listener failed")
 
 
 def ask_question(

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import server.ratelimit
 from analytics.access import OPEN_ACCESS, Principal, Role
+from analytics.audit import list_audit
 from server.app import create_app
 from server.ratelimit import (
     REDIS_KEY_PREFIX,
@@ -299,3 +300,6 @@ def test_the_61st_graphql_request_through_the_app_is_refused(
 
     assert statuses == [200] * 60 + [429]
     assert health.status_code == 200
+    refusal = list_audit(sqlite_engine, 1)[0]
+    assert (refusal.action, refusal.outcome, refusal.status) == ("POST /graphql", "denied", 429)
+    assert refusal.detail == "rate limit exceeded: 60/minute"
