@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import re
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import structlog
@@ -31,8 +32,39 @@ TARGET_ARGUMENTS = ("dataset", "id", "jobId", "modelId", "customerId", "name", "
 DENIAL_CODES = frozenset({"FORBIDDEN", "UNAUTHENTICATED"})
 
 
+# The refusals of hostile documents (schema.limits and the token limit), audited as denials.
+HOSTILE_DOCUMENT = re.compile(
+    r"exceeds maximum operation depth|aliases found\. Allowed|^Query cost \d+ exceeds"
+    r"|^Document contains more than \d+ tokens|^Syntax Error: Document contains more than"
+)
+
+
 class AuditTrail(SchemaExtension):
-    """Records each top-level field of a mutation, and any field refused for lack of rights."""
+    """Records each top-level field of a mutation, any field refused for lack of rights,
+    and documents refused by the depth, alias, token and cost limits."""
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except GraphQLError as error:
+            # The token limit aborts parsing with an exception through this hook.
+            await self._audit_refusal([error])
+            raise
+        await self._audit_refusal(self.execution_context.pre_execution_errors or ())
+
+    async def _audit_refusal(self, errors: Iterable[GraphQLError]) -> None:
+        context = self.execution_context.context
+        refused = [error.message for error in errors if HOSTILE_DOCUMENT.search(error.message)]
+        if not refused or not isinstance(context, Context):
+            return
+        await _record(
+            context,
+            "graphql.refused",
+            DENIED,
+            target=self._operation_name(),
+            status=400,
+            detail="; ".join(refused),
+        )
 
     async def on_execute(self) -> AsyncIterator[None]:
         yield
@@ -50,21 +82,20 @@ class AuditTrail(SchemaExtension):
             outcome = SUCCESS if code is None else DENIED if code in DENIAL_CODES else FAILED
             if not mutation and outcome != DENIED:
                 continue
-            event = AuditEvent(
-                actor=context.principal.subject,
-                role=context.principal.role.value if context.principal.authenticated else None,
-                action=f"graphql.{field.name.value}",
-                outcome=outcome,
+            await _record(
+                context,
+                f"graphql.{field.name.value}",
+                outcome,
                 target=_target(field, variables),
                 status=403 if outcome == DENIED else None,
-                ip=context.client_ip,
-                request_id=context.request_id,
                 detail=code,
             )
-            try:
-                await off_loop(record_audit, context.store.engine, event)
-            except Exception:
-                logger.exception("writing the audit log failed", action=event.action)
+
+    def _operation_name(self) -> str | None:
+        # An unparsable document has no operations to name.
+        if self.execution_context.graphql_document is None:
+            return None
+        return self.execution_context.operation_name
 
     def _operation(self) -> OperationDefinitionNode | None:
         document = self.execution_context.graphql_document
@@ -86,6 +117,34 @@ class AuditTrail(SchemaExtension):
             for definition in document.definitions
             if isinstance(definition, FragmentDefinitionNode)
         }
+
+
+async def _record(
+    context: Context,
+    action: str,
+    outcome: str,
+    *,
+    target: str | None,
+    status: int | None,
+    detail: str | None,
+) -> None:
+    """Write one entry; a failing audit write is logged, never turned into an error."""
+    principal = context.principal
+    event = AuditEvent(
+        actor=principal.subject,
+        role=principal.role.value if principal.authenticated else None,
+        action=action,
+        outcome=outcome,
+        target=target,
+        status=status,
+        ip=context.client_ip,
+        request_id=context.request_id,
+        detail=detail,
+    )
+    try:
+        await off_loop(record_audit, context.store.engine, event)
+    except Exception:
+        logger.exception("writing the audit log failed", action=action)
 
 
 def _top_level_fields(

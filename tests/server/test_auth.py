@@ -528,3 +528,33 @@ def test_a_browser_websocket_authenticates_in_connection_init(
             else:
                 assert first["type"] == "next", first
                 assert "errors" not in first["payload"]
+
+
+# -- hostile documents ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("{ datasets" + " { id" * 19 + " }" * 20, "exceeds maximum operation depth"),
+        ("{ " + " ".join(f"a{i}: __typename" for i in range(500)) + " }", "aliases found"),
+        ("{ " + "__typename " * 2100 + "}", "Document contains more than 2000 tokens"),
+        (
+            "{ customers(first: 500) { edges { node { orders(first: 1000) { items { product "
+            "{ name } } } } } } }",
+            "Query cost",
+        ),
+    ],
+    ids=["depth-20", "500-aliases", "tokens", "cost"],
+)
+def test_hostile_documents_are_refused_and_audited(
+    client: TestClient, keys: Keys, two_datasets: Engine, query: str, message: str
+) -> None:
+    body = graphql(client, query, keys.viewer)
+
+    assert any(message in error["message"] for error in body["errors"])
+    assert body.get("data") is None
+    entry = list_audit(two_datasets, 1)[0]
+    assert (entry.action, entry.outcome, entry.status) == ("graphql.refused", "denied", 400)
+    assert message in (entry.detail or "")
+    assert entry.actor.startswith("key:")
