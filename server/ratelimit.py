@@ -36,7 +36,10 @@ logger = structlog.get_logger("salescope.ratelimit")
 # Every Redis key starts ``<prefix>:<namespace>:``.
 REDIS_KEY_PREFIX = "salescope:ratelimit"
 # Probes and scrapers poll on a schedule and must never be refused.
-EXEMPT_PATHS = frozenset({"/health", "/metrics"})
+EXEMPT_PATHS = frozenset({"/health", "/metrics", "/dashboard"})
+# Static files cost nothing to serve; counting them would spend a browser's
+# budget on one page load.
+EXEMPT_PREFIXES = ("/static/",)
 # Redis answers in milliseconds; anything slower is an outage, and every
 # request waits for it.
 _REDIS_TIMEOUT = 0.5
@@ -190,7 +193,7 @@ class RateLimitMiddleware:
         self.on_limited = on_limited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.limiter.enabled or scope["path"] in EXEMPT_PATHS:
+        if scope["type"] != "http" or not self.limiter.enabled or _exempt(scope["path"]):
             await self.app(scope, receive, send)
             return
         decision = await self.limiter.hit(principal_of(scope), client_ip_of(scope))
@@ -231,6 +234,10 @@ class RateLimitMiddleware:
             headers={**headers, "Retry-After": str(decision.retry_after)},
         )
         await response(scope, receive, send)
+
+
+def _exempt(path: str) -> bool:
+    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
 
 
 def database_namespace(settings: Settings) -> str:
