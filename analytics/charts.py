@@ -76,10 +76,19 @@ def bar_figure(
     return figure_to_dict(go.Figure(data=[trace], layout=layout))
 
 
-def pie_figure(labels: Sequence[str], values: Sequence[float], *, title: str) -> Figure:
-    """Shares of a whole, as a donut."""
+def pie_figure(
+    labels: Sequence[str],
+    values: Sequence[float],
+    *,
+    title: str,
+    colors: Sequence[str] | None = None,
+) -> Figure:
+    """Shares of a whole, as a donut; ``colors`` follow ``labels`` when given."""
+    marker = {"colors": list(colors)} if colors is not None else None
     fig = go.Figure(
-        data=[go.Pie(labels=list(labels), values=list(values), hole=0.4)],
+        data=[
+            go.Pie(labels=list(labels), values=list(values), hole=0.4, marker=marker, sort=False)
+        ],
         layout=_layout(title, None, None),
     )
     return figure_to_dict(fig)

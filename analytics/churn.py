@@ -114,6 +114,10 @@ class RiskLevel(StrEnum):
     HIGH = "HIGH"
 
 
+# Traffic-light colours, so a chart reads the same whatever order the levels come in.
+RISK_COLORS = {RiskLevel.HIGH: "#dc2626", RiskLevel.MEDIUM: "#f59e0b", RiskLevel.LOW: "#16a34a"}
+
+
 class FactorDirection(StrEnum):
     INCREASES_RISK = "INCREASES_RISK"
     DECREASES_RISK = "DECREASES_RISK"
@@ -422,6 +426,7 @@ def analyze_churn(
             [bucket.level.title() for bucket in distribution],
             [bucket.customers for bucket in distribution],
             title="Customers by churn risk",
+            colors=[RISK_COLORS[bucket.level] for bucket in distribution],
         ),
         factors_figure=charts.bar_figure(
             [factor.label for factor in fit.factors],

@@ -592,6 +592,7 @@ def _figure(
             x=future + future[::-1],
             y=[p.upper for p in points] + [p.lower for p in points][::-1],
             fill="toself",
+            mode="lines",
             line={"width": 0},
             name=f"{INTERVAL_LEVEL:.0%} interval",
             hoverinfo="skip",

@@ -48,3 +48,11 @@ def test_pie_figure() -> None:
     assert figure["data"][0]["type"] == "pie"
     assert figure["data"][0]["labels"] == ["a", "b"]
     assert "layout" in figure
+
+
+def test_pie_colours_follow_their_labels() -> None:
+    figure = pie_figure(["High", "Low"], [1.0, 3.0], title="Risk", colors=["#dc2626", "#16a34a"])
+
+    trace = figure["data"][0]
+    assert trace["marker"]["colors"] == ["#dc2626", "#16a34a"]
+    assert trace["sort"] is False  # otherwise plotly reorders slices away from their colours
