@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -157,3 +158,34 @@ def test_dashboard_shows_the_api_numbers_uploads_and_answers(
     # On a phone the page reflows to one column: nothing wider than the screen.
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_function("document.documentElement.scrollWidth <= 390", timeout=5_000)
+
+
+def test_graphiql_works_with_the_internet_cut_off(browser: Any, demo_server: Server) -> None:
+    context = browser.new_context()
+    blocked: list[str] = []
+
+    def only_salescope(route: Any) -> None:
+        if route.request.url.startswith(demo_server.url):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_salescope)
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    page.set_default_timeout(TIMEOUT_MS)
+    query = "{ kpis { totalCustomers } }"
+
+    page.goto(f"{demo_server.url}/graphql?q={quote(query)}", wait_until="networkidle")
+    page.wait_for_selector(".graphiql-container")
+    page.click(".graphiql-execute-button")
+    page.wait_for_function(
+        "() => document.querySelector('.result-window')?.innerText.includes('totalCustomers')"
+    )
+
+    assert '"totalCustomers": 300' in page.inner_text(".result-window")
+    assert blocked == []
+    assert page_errors == []
+    context.close()
