@@ -5,10 +5,12 @@ import enum
 from collections.abc import AsyncGenerator
 
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 from strawberry.types import Info
 
 from analytics import db
+from analytics.errors import InvalidArgumentError
 from analytics.uploads import UploadRequest
 from resolvers.context import Context
 from resolvers.jobs import (
@@ -83,13 +85,17 @@ class JobMutation:
         kind: str | None = None,
         sheet: str | None = None,
     ) -> UploadDatasetPayload:
-        request = UploadRequest(
-            original_name=getattr(file, "filename", None), name=name, kind=kind, sheet=sheet
-        )
+        if not isinstance(file, UploadFile):
+            # The Upload scalar takes any value; only a multipart file part is one.
+            raise InvalidArgumentError(
+                "file: expected a file sent as a part of a multipart request "
+                "(the GraphQL multipart request spec), got a plain value"
+            )
+        request = UploadRequest(original_name=file.filename, name=name, kind=kind, sheet=sheet)
         try:
-            job = await resolve_upload_dataset(info.context, file.file, request)  # type: ignore[attr-defined]
+            job = await resolve_upload_dataset(info.context, file.file, request)
         finally:
-            await file.close()  # type: ignore[attr-defined]
+            await file.close()
         return UploadDatasetPayload(
             file_id=strawberry.ID(job.dataset_id), job=AnalysisJob.from_row(job)
         )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from analytics.audit import MAX_AUDIT_ENTRIES
 from server.settings import Settings
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_CREDENTIALS: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -17,6 +19,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _errors(*codes: int) -> dict[str, Any]:
     reasons = {
         400: "Bad or unreadable file: the detail says which column or row",
+        401: "Missing or invalid API key or token",
+        403: "The caller's role or dataset scope does not allow it",
         404: "Unknown file_id",
         409: "The analysis is still running",
         413: "File too large",
@@ -33,12 +37,35 @@ _FILE_ID = {
     "description": "The id returned by POST /upload (also the dataset id).",
     "schema": {"type": "string"},
 }
+# The file type is read from the name's extension, then checked against the content.
+_FILE_NAME_HEADER = {
+    "Content-Disposition": {
+        "description": "The file name, whose extension must match the content.",
+        "schema": {"type": "string", "example": 'form-data; name="file"; filename="sales.csv"'},
+    }
+}
+_EXAMPLE_CSV = (
+    "InvoiceNo,InvoiceDate,CustomerID,StockCode,Description,Quantity,UnitPrice,Country\n"
+    "1001,2024-01-05,C1,A1,Widget,2,10.00,UK\n"
+    "1002,2024-02-10,C2,A1,Widget,3,10.00,France\n"
+)
+# server.hardening refuses a multipart post without it: a browser cannot send
+# it cross-site without asking CORS first.
+_CSRF_HEADER = {
+    "name": "X-Requested-With",
+    "in": "header",
+    "required": True,
+    "description": "Any non-blank value, e.g. salescope; Apollo-Require-Preflight also works.",
+    "schema": {"type": "string", "pattern": "\\S"},
+}
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:
     limit_mb = settings.max_upload_bytes / 1_000_000
     return {
         "openapi": "3.1.0",
+        # Without required authentication a request may still present credentials.
+        "security": _CREDENTIALS if settings.auth_required else [{}, *_CREDENTIALS],
         "info": {
             "title": "salescope REST compatibility API",
             "version": "0.1.0",
@@ -52,6 +79,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "post": {
                     "summary": "Upload a file and start its analysis",
                     "operationId": "uploadFile",
+                    "parameters": [_CSRF_HEADER],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -73,13 +101,15 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                                         },
                                         "sheet": {"type": "string"},
                                     },
-                                }
+                                },
+                                "encoding": {"file": {"headers": _FILE_NAME_HEADER}},
+                                "example": {"file": _EXAMPLE_CSV, "kind": "transactions"},
                             }
                         },
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/UploadResponse"}, "Accepted"),
-                        **_errors(400, 413, 415, 422),
+                        **_errors(400, 401, 403, 413, 415, 422),
                     },
                 }
             },
@@ -87,7 +117,10 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "get": {
                     "summary": "List uploads and their analysis status",
                     "operationId": "listAnalyses",
-                    "responses": {"200": _json({"type": "object"}, "Uploads, newest first")},
+                    "responses": {
+                        "200": _json({"type": "object"}, "Uploads, newest first"),
+                        **_errors(401),
+                    },
                 }
             },
             "/analysis/{file_id}": {
@@ -100,7 +133,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             {"$ref": "#/components/schemas/AnalysisResponse"},
                             "processing (with progress), completed (with results) or failed",
                         ),
-                        **_errors(404),
+                        **_errors(401, 403, 404),
                     },
                 },
                 "delete": {
@@ -109,7 +142,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     "parameters": [_FILE_ID],
                     "responses": {
                         "200": _json({"type": "object"}, "Deleted"),
-                        **_errors(404, 409),
+                        **_errors(401, 403, 404, 409),
                     },
                 },
             },
@@ -117,6 +150,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "get": {
                     "summary": "Liveness and database check",
                     "operationId": "health",
+                    "security": [],
                     "responses": {
                         "200": _json({"type": "object"}, "Healthy"),
                         "503": _json({"type": "object"}, "Database unreachable"),
@@ -127,14 +161,20 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                 "get": {
                     "summary": "Supported formats, limits and directory checks",
                     "operationId": "status",
-                    "responses": {"200": _json({"type": "object"}, "Service status")},
+                    "responses": {
+                        "200": _json({"type": "object"}, "Service status"),
+                        **_errors(401),
+                    },
                 }
             },
             "/": {
                 "get": {
                     "summary": "Service information and endpoints",
                     "operationId": "serviceInfo",
-                    "responses": {"200": _json({"type": "object"}, "Service information")},
+                    "responses": {
+                        "200": _json({"type": "object"}, "Service information"),
+                        **_errors(401),
+                    },
                 }
             },
             "/logs/last/{num_lines}": {
@@ -154,17 +194,71 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                             "description": "Log lines",
                             "content": {"text/plain": {"schema": {"type": "string"}}},
                         },
-                        **_errors(422),
+                        **_errors(401, 403, 422),
+                    },
+                }
+            },
+            "/audit/logs": {
+                "get": {
+                    "summary": "The newest audit log entries, newest first (admin)",
+                    "operationId": "auditLogs",
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_AUDIT_ENTRIES,
+                                "default": 100,
+                            },
+                        }
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/AuditLog"}, "Entries"),
+                        **_errors(401, 403, 422),
                     },
                 }
             },
         },
         "components": {
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            },
             "schemas": {
                 "Error": {
                     "type": "object",
                     "required": ["detail"],
                     "properties": {"detail": {"type": "string"}},
+                },
+                "AuditLog": {
+                    "type": "object",
+                    "required": ["success", "count", "entries"],
+                    "properties": {
+                        "success": {"type": "boolean"},
+                        "count": {"type": "integer"},
+                        "entries": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["actor", "action", "outcome", "at"],
+                                "properties": {
+                                    "id": {"type": "integer"},
+                                    "at": {"type": "string", "format": "date-time"},
+                                    "actor": {"type": "string"},
+                                    "role": {"type": ["string", "null"]},
+                                    "action": {"type": "string"},
+                                    "target": {"type": ["string", "null"]},
+                                    "outcome": {"type": "string"},
+                                    "status": {"type": ["integer", "null"]},
+                                    "ip": {"type": ["string", "null"]},
+                                    "request_id": {"type": ["string", "null"]},
+                                    "detail": {"type": ["string", "null"]},
+                                },
+                            },
+                        },
+                    },
                 },
                 "FileInfo": {
                     "type": "object",
@@ -255,7 +349,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                         "timestamp": {"type": "string", "format": "date-time"},
                     },
                 },
-            }
+            },
         },
     }
 

@@ -189,6 +189,12 @@ def rest_routes(context: RestContext) -> list[Route]:
         await context.auditor.record(request.scope, "delete", SUCCESS, status=200, target=file_id)
         return JSONResponse({"success": True, "message": f"upload {file_id} deleted"})
 
+    async def one_analysis(request: Request) -> JSONResponse:
+        # One route for both methods, so a 405 lists both in Allow.
+        if request.method == "DELETE":
+            return await delete_analysis(request)
+        return await analysis(request)
+
     async def status(_request: Request) -> JSONResponse:
         directories = {
             "data": context.settings.data_dir,
@@ -262,8 +268,7 @@ def rest_routes(context: RestContext) -> list[Route]:
         Route("/", service_info, methods=["GET"]),
         Route("/upload", upload, methods=["POST"]),
         Route("/analysis", analyses, methods=["GET"]),
-        Route("/analysis/{file_id}", analysis, methods=["GET"]),
-        Route("/analysis/{file_id}", delete_analysis, methods=["DELETE"]),
+        Route("/analysis/{file_id}", one_analysis, methods=["GET", "DELETE"]),
         Route("/status", status, methods=["GET"]),
         Route("/logs/last/{num_lines}", last_log_lines, methods=["GET"]),
         Route("/audit/logs", audit_logs, methods=["GET"]),

@@ -42,7 +42,11 @@ def test_workers_share_one_budget(tmp_path: Path) -> None:
     namespace = database_namespace(Settings(data_dir=tmp_path, database_url=None))
     delete_namespace(namespace)
     server = Server(tmp_path)
-    server.env.update(SALESCOPE_WORKERS=str(WORKERS), SALESCOPE_REDIS_URL=redis_url)
+    server.env.update(
+        SALESCOPE_WORKERS=str(WORKERS),
+        SALESCOPE_REDIS_URL=redis_url,
+        SALESCOPE_RATE_LIMIT_ANONYMOUS="60/minute",
+    )
     server.start()
     try:
         _wait_for_workers(server, WORKERS)
@@ -59,4 +63,6 @@ def test_workers_share_one_budget(tmp_path: Path) -> None:
     assert [response.headers["x-ratelimit-remaining"] for response in responses[:60]] == [
         str(remaining) for remaining in range(59, -1, -1)
     ]
-    assert responses[60].json()["detail"].startswith("rate limit exceeded: 60/minute; retry in ")
+    refusal = responses[60].json()["errors"][0]
+    assert refusal["message"].startswith("rate limit exceeded: 60/minute; retry in ")
+    assert refusal["extensions"]["code"] == "RATE_LIMITED"

@@ -169,7 +169,8 @@ def _claims(**overrides: object) -> dict[str, object]:
     claims: dict[str, object] = {
         "sub": "mallory",
         "role": "admin",
-        "exp": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5),
+        # Built when tests are collected, maybe minutes before they run.
+        "exp": dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
     }
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not None}
