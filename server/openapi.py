@@ -27,7 +27,18 @@ def _errors(*codes: int) -> dict[str, Any]:
         415: "Unsupported file type (checked by content)",
         422: "Bad parameters",
     }
-    return {str(code): _json(_ERROR, reasons[code]) for code in codes}
+    responses = {str(code): _json(_ERROR, reasons[code]) for code in codes}
+    if 401 in codes:
+        # Every route that authenticates is also rate limited.
+        limited = _json(_ERROR, "Rate limit exceeded (per API key, or per IP without one)")
+        limited["headers"] = {
+            "Retry-After": {
+                "description": "Seconds until a request will be accepted again",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        }
+        responses["429"] = limited
+    return responses
 
 
 _FILE_ID = {

@@ -219,6 +219,10 @@ def test_service_routes(client: TestClient, settings: Settings) -> None:
     validate(document)
     assert document["openapi"].startswith("3.1")
     assert {"/upload", "/analysis/{file_id}", "/logs/last/{num_lines}"} <= set(document["paths"])
+    upload = document["paths"]["/upload"]["post"]["responses"]
+    assert {"401", "403", "429"} <= set(upload)
+    assert "Retry-After" in upload["429"]["headers"]
+    assert "429" not in document["paths"]["/health"]["get"]["responses"]
 
 
 def test_last_log_lines(client: TestClient, settings: Settings) -> None:
