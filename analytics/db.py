@@ -301,7 +301,17 @@ def create_db_engine(url: str) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """Create missing tables; safe when several processes start on one new database.
+
+    Creating checks, then creates: a process that loses the race for a table
+    finds it made meanwhile, which is what it wanted.
+    """
+    for table in SQLModel.metadata.sorted_tables:
+        try:
+            table.create(engine, checkfirst=True)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError, sa.exc.IntegrityError):
+            if not sa.inspect(engine).has_table(table.name):
+                raise
 
 
 @dataclass(frozen=True)

@@ -130,15 +130,13 @@ def _serve(args: argparse.Namespace) -> int:
         settings.log_file_max_bytes,
         settings.log_file_backups,
     )
-    if args.demo:
-        store = _store(settings)
-        if not list_datasets(store.engine):
-            from analytics.demo import create_demo_dataset
+    # Tables are made once here, before the workers start and race to make them.
+    store = _store(settings)
+    if args.demo and not list_datasets(store.engine):
+        from analytics.demo import create_demo_dataset
 
-            create_demo_dataset(
-                store.engine, customers=settings.demo_customers, publish=store.publish
-            )
-        store.engine.dispose()
+        create_demo_dataset(store.engine, customers=settings.demo_customers, publish=store.publish)
+    store.engine.dispose()
     uvicorn.run(
         "server.app:serve_app",
         factory=True,

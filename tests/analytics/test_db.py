@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from analytics.db import delete_dataset, get_dataset, list_datasets, replace_dataset
+from analytics.db import (
+    create_db_engine,
+    create_tables,
+    delete_dataset,
+    get_dataset,
+    list_datasets,
+    replace_dataset,
+)
 from analytics.errors import DatasetNotFoundError
 from analytics.frames import load_frames
 from tests.conftest import tiny_tables
@@ -81,3 +89,30 @@ def test_missing_values_survive_the_round_trip(engine: Engine) -> None:
     assert pd.isna(customers.loc["C3", "satisfaction_score"])
     assert pd.isna(customers.loc["C4", "email"])
     assert customers.loc["C1", "signup_date"] == pd.Timestamp("2022-12-01")
+
+
+def test_processes_racing_to_create_tables_all_succeed(tmp_path: Path) -> None:
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engines = [create_db_engine(url) for _ in range(4)]
+    failures: list[BaseException] = []
+    start = threading.Barrier(len(engines))
+
+    def create(engine: Engine) -> None:
+        start.wait()
+        try:
+            create_tables(engine)
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=create, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert "api_keys" in sa.inspect(engines[0]).get_table_names()
+    for engine in engines:
+        engine.dispose()
