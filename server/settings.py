@@ -5,16 +5,19 @@ from __future__ import annotations
 import ipaddress
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from limits import parse_many
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from analytics.alerts import MailSettings
-from analytics.ask.openai_provider import DEFAULT_MODEL
-from analytics.ask.pricing import PriceTable
-from analytics.ask.service import AskConfig
+from analytics.ask.defaults import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    # Imported where used: every CLI command reads the settings, few need the
+    # analytics stack behind alerts and askAI (seconds of imports).
+    from analytics.alerts import MailSettings
+    from analytics.ask.service import AskConfig
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -194,6 +197,8 @@ class Settings(BaseSettings):
         """Where drift alerts go, or ``None`` when no SMTP host is configured."""
         if not self.smtp_host:
             return None
+        from analytics.alerts import MailSettings
+
         return MailSettings(
             host=self.smtp_host,
             recipients=tuple(self.smtp_recipients),
@@ -207,6 +212,9 @@ class Settings(BaseSettings):
 
     @property
     def ask_config(self) -> AskConfig:
+        from analytics.ask.pricing import PriceTable
+        from analytics.ask.service import AskConfig
+
         return AskConfig(
             openai_api_key=(
                 self.openai_api_key.get_secret_value() if self.openai_api_key else None

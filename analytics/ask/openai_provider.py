@@ -34,14 +34,11 @@ from openai.types.chat import (
     ChatCompletionToolUnionParam,
 )
 
+from analytics.ask.defaults import DEFAULT_MODEL
 from analytics.ask.grounding import check_grounding, render_result
 from analytics.ask.providers import ProviderAnswer, Turn, Usage
 from analytics.ask.toolbox import Toolbox, ToolCall, ToolError
 from analytics.errors import AnalyticsError, InvalidArgumentError
-
-# Small, fast, tool-calling, and spends no hidden reasoning tokens out of
-# ``max_completion_tokens``.
-DEFAULT_MODEL = "gpt-4.1-mini"
 
 # A provider's error code is repeated only when it looks like one ("model_not_found").
 _SAFE_CODE = re.compile(r"[a-z_]{1,64}")
