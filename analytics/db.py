@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -517,6 +516,11 @@ def _rows_for_driver(
 
 
 def _column_values(series: pd.Series, sql_type: Any) -> list[Any]:
+    """Plain Python values for the driver, ``None`` for missing ones.
+
+    Missing values are found once per column, not per value: this runs for
+    every cell of a million-row import.
+    """
     if isinstance(sql_type, sa.JSON):
         return [None if value is None else json.dumps(value) for value in series.tolist()]
     if isinstance(sql_type, sa.Date | sa.DateTime):
@@ -524,11 +528,18 @@ def _column_values(series: pd.Series, sql_type: Any) -> list[Any]:
         text = dates.dt.strftime(
             "%Y-%m-%d" if isinstance(sql_type, sa.Date) else "%Y-%m-%d %H:%M:%S"
         )
-        return [None if pd.isna(value) else value for value in text.tolist()]
+        return _with_nulls(text.tolist(), dates.isna().to_numpy())
     if isinstance(sql_type, sa.Integer):
         numbers = pd.array(series, dtype="Int64")
-        return [None if value is pd.NA else int(value) for value in numbers]
+        return _with_nulls(numbers.to_numpy(dtype="int64", na_value=0).tolist(), numbers.isna())
     if isinstance(sql_type, sa.Float):
         floats = series.to_numpy(dtype="float64", na_value=np.nan)
-        return [None if math.isnan(value) else value for value in floats.tolist()]
-    return [None if pd.isna(value) else str(value) for value in series.tolist()]
+        return _with_nulls(floats.tolist(), np.isnan(floats))
+    missing = series.isna().to_numpy()
+    return _with_nulls([str(value) for value in series.tolist()], missing)
+
+
+def _with_nulls(values: list[Any], missing: np.ndarray) -> list[Any]:
+    for index in np.flatnonzero(missing).tolist():
+        values[index] = None
+    return values
