@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine
 
+from analytics.access import Principal
 from analytics.db import AuditEntry
 from analytics.errors import InvalidArgumentError
 
@@ -30,6 +32,21 @@ class AuditEvent:
     ip: str | None = None
     request_id: str | None = None
     detail: str | None = None
+
+    @classmethod
+    def by(cls, principal: Principal, action: str, outcome: str, **details: Any) -> AuditEvent:
+        """An event of ``principal``; its role is recorded only when it authenticated."""
+        role = principal.role.value if principal.authenticated else None
+        return cls(actor=principal.subject, role=role, action=action, outcome=outcome, **details)
+
+
+def record_audit_or_log(engine: Engine, event: AuditEvent) -> None:
+    """``record_audit`` for requests: a failed write is logged, never raised, so the
+    request's own outcome stands."""
+    try:
+        record_audit(engine, event)
+    except Exception:
+        logger.exception("writing the audit log failed", action=event.action)
 
 
 def record_audit(engine: Engine, event: AuditEvent) -> None:

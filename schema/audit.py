@@ -6,7 +6,6 @@ import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
-import structlog
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -16,16 +15,14 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from graphql.utilities import value_from_ast_untyped
+from graphql.utilities import get_operation_ast, value_from_ast_untyped
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from analytics.audit import DENIED, FAILED, SUCCESS, AuditEvent, record_audit
+from analytics.audit import DENIED, FAILED, SUCCESS, AuditEvent, record_audit_or_log
 from analytics.errors import AnalyticsError
 from resolvers._utils import off_loop
 from resolvers.context import Context
-
-logger = structlog.get_logger("salescope.audit")
 
 # Arguments worth naming in the log; file contents and customer features are not.
 TARGET_ARGUMENTS = ("dataset", "id", "jobId", "modelId", "customerId", "name", "role", "datasets")
@@ -101,12 +98,7 @@ class AuditTrail(SchemaExtension):
         document = self.execution_context.graphql_document
         if document is None:
             return None
-        name = self.execution_context.operation_name
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        for operation in operations:
-            if name is None or (operation.name and operation.name.value == name):
-                return operation
-        return None
+        return get_operation_ast(document, self.execution_context.operation_name)
 
     def _fragments(self) -> dict[str, SelectionSetNode]:
         document = self.execution_context.graphql_document
@@ -129,22 +121,17 @@ async def _record(
     detail: str | None,
 ) -> None:
     """Write one entry; a failing audit write is logged, never turned into an error."""
-    principal = context.principal
-    event = AuditEvent(
-        actor=principal.subject,
-        role=principal.role.value if principal.authenticated else None,
-        action=action,
-        outcome=outcome,
+    event = AuditEvent.by(
+        context.principal,
+        action,
+        outcome,
         target=target,
         status=status,
         ip=context.client_ip,
         request_id=context.request_id,
         detail=detail,
     )
-    try:
-        await off_loop(record_audit, context.store.engine, event)
-    except Exception:
-        logger.exception("writing the audit log failed", action=action)
+    await off_loop(record_audit_or_log, context.store.engine, event)
 
 
 def _top_level_fields(

@@ -178,12 +178,7 @@ async def _preload(store: AnalyticsStore, dataset_id: str) -> None:
 def serve_app() -> Starlette:
     """The app as `salescope serve` runs it, in every worker process: logging first."""
     settings = Settings()
-    configure_logging(
-        settings.log_level,
-        settings.log_file,
-        settings.log_file_max_bytes,
-        settings.log_file_backups,
-    )
+    configure_logging(settings)
     return create_app(settings)
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-import structlog
 from anyio import to_thread
 from sqlalchemy.engine import Engine
 from starlette.types import Scope
 
-from analytics.audit import DENIED, AuditEvent, record_audit
+from analytics.audit import DENIED, AuditEvent, record_audit_or_log
 from server.auth import principal_of
 
-logger = structlog.get_logger("salescope.audit")
+if TYPE_CHECKING:
+    from server.ratelimit import RateDecision
 
 
 class Auditor:
@@ -30,22 +30,17 @@ class Auditor:
         detail: str | None = None,
     ) -> None:
         """Write one entry; a failing audit write is logged, never turned into a 500."""
-        principal = principal_of(scope)
-        event = AuditEvent(
-            actor=principal.subject,
-            role=principal.role.value if principal.authenticated else None,
-            action=action,
-            outcome=outcome,
+        event = AuditEvent.by(
+            principal_of(scope),
+            action,
+            outcome,
             target=target,
             status=status,
             ip=client_ip(scope),
             request_id=scope.get("state", {}).get("request_id"),
             detail=detail,
         )
-        try:
-            await to_thread.run_sync(record_audit, self.engine, event)
-        except Exception:
-            logger.exception("writing the audit log failed", action=action)
+        await to_thread.run_sync(record_audit_or_log, self.engine, event)
 
     async def denied(self, scope: Scope, status: int, reason: str) -> None:
         """The denial hook of the auth, CSRF and rate-limit layers."""
@@ -58,7 +53,7 @@ class Auditor:
             detail=reason,
         )
 
-    async def rate_limited(self, scope: Scope, decision: Any) -> None:
+    async def rate_limited(self, scope: Scope, decision: RateDecision) -> None:
         await self.denied(scope, 429, f"rate limit exceeded: {decision.limit}")
 
 

@@ -30,11 +30,19 @@ from analytics.access import (
 logger = structlog.get_logger("salescope.auth")
 
 API_KEY_HEADER = "x-api-key"
-# Probes must reach /health whatever the configuration; the dashboard page and
-# static assets (public library code) load without credentials, and the page
-# then asks for a key before it queries anything.
-OPEN_PATHS = frozenset({"/health", "/dashboard"})
-OPEN_PREFIXES = ("/static/",)
+# The dashboard page and static assets (public library code) load without
+# credentials; the page then asks for a key before it queries anything.
+PUBLIC_PATHS = frozenset({"/dashboard"})
+PUBLIC_PREFIXES = ("/static/",)
+# Probes must reach /health whatever the configuration.
+OPEN_PATHS = PUBLIC_PATHS | {"/health"}
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is the dashboard page or a static file."""
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
 # Stands in for the caller of an open path when nobody authenticated: sees nothing.
 NOBODY = Principal(subject="anonymous", role=Role.VIEWER, datasets=frozenset(), authenticated=False)
 WWW_AUTHENTICATE = 'Bearer realm="salescope", ApiKey header="X-API-Key"'
@@ -82,7 +90,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        if scope["path"] in OPEN_PATHS or scope["path"].startswith(OPEN_PREFIXES):
+        if scope["path"] in OPEN_PATHS or is_public(scope["path"]):
             state["principal"] = NOBODY
             await self.app(scope, receive, send)
             return

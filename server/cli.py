@@ -124,12 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[f"SALESCOPE_{name.upper()}"] = str(value)
     settings = Settings()
-    configure_logging(
-        settings.log_level,
-        settings.log_file,
-        settings.log_file_max_bytes,
-        settings.log_file_backups,
-    )
+    configure_logging(settings)
     # Tables are made once here, before the workers start and race to make them.
     store = _store(settings)
     if args.demo and not list_datasets(store.engine):
@@ -245,14 +240,7 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _audit(engine: Engine, action: str, target: str) -> None:
-    event = AuditEvent(
-        actor=COMMAND_LINE.subject,
-        role=COMMAND_LINE.role.value,
-        action=action,
-        outcome=SUCCESS,
-        target=target,
-    )
-    record_audit(engine, event)
+    record_audit(engine, AuditEvent.by(COMMAND_LINE, action, SUCCESS, target=target))
 
 
 def _store(settings: Settings) -> AnalyticsStore:

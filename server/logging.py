@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import logging.handlers
 import sys
-from pathlib import Path
 
 import structlog
+
+from server.settings import Settings
 
 _SHARED_PROCESSORS: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
@@ -17,10 +18,13 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
 ]
 
 
-def configure_logging(
-    level: str = "INFO", log_file: Path | None = None, max_bytes: int = 10_000_000, backups: int = 5
-) -> None:
-    """Route structlog and the standard library (uvicorn, sqlalchemy) through one JSON formatter."""
+def configure_logging(settings: Settings) -> None:
+    """Route structlog and the standard library (uvicorn, sqlalchemy) through one JSON formatter.
+
+    Lines go to stdout and to the rotating file the settings name.
+    """
+    level, log_file = settings.log_level, settings.log_file
+    max_bytes, backups = settings.log_file_max_bytes, settings.log_file_backups
     structlog.configure(
         processors=[*_SHARED_PROCESSORS, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -35,14 +39,13 @@ def configure_logging(
             structlog.processors.JSONRenderer(),
         ],
     )
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(
-            logging.handlers.RotatingFileHandler(
-                log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
-            )
-        )
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    handlers: list[logging.Handler] = [
+        logging.StreamHandler(sys.stdout),
+        logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
+        ),
+    ]
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)

@@ -28,18 +28,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analytics.access import Principal, Role
 from server.auditing import client_ip as client_ip_of
-from server.auth import denial_body, principal_of
+from server.auth import denial_body, is_public, principal_of
 from server.settings import Settings
 
 logger = structlog.get_logger("salescope.ratelimit")
 
 # Every Redis key starts ``<prefix>:<namespace>:``.
 REDIS_KEY_PREFIX = "salescope:ratelimit"
-# Probes and scrapers poll on a schedule and must never be refused.
-EXEMPT_PATHS = frozenset({"/health", "/metrics", "/dashboard"})
-# Static files cost nothing to serve; counting them would spend a browser's
-# budget on one page load.
-EXEMPT_PREFIXES = ("/static/",)
+# Probes and scrapers poll on a schedule and must never be refused. The
+# dashboard page and static files cost nothing to serve; counting them would
+# spend a browser's budget on one page load.
+EXEMPT_PATHS = frozenset({"/health", "/metrics"})
 # Redis answers in milliseconds; anything slower is an outage, and every
 # request waits for it.
 _REDIS_TIMEOUT = 0.5
@@ -237,7 +236,7 @@ class RateLimitMiddleware:
 
 
 def _exempt(path: str) -> bool:
-    return path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES)
+    return path in EXEMPT_PATHS or is_public(path)
 
 
 def database_namespace(settings: Settings) -> str:

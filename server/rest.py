@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from analytics.access import AccessDeniedError, Principal, Role
+from analytics.access import AccessDeniedError, Role
 from analytics.audit import FAILED, MAX_AUDIT_ENTRIES, SUCCESS, list_audit
 from analytics.db import FAILED as JOB_FAILED
 from analytics.db import QUEUED, RUNNING, AnalysisJob
@@ -79,8 +79,8 @@ def rest_routes(context: RestContext) -> list[Route]:
         *,
         dataset: str | None = None,
         unscoped: bool = False,
-    ) -> Principal:
-        """The caller, if its role and dataset scope allow ``action``; else 403, audited."""
+    ) -> None:
+        """Nothing if the caller's role and dataset scope allow ``action``; else 403, audited."""
         principal = principal_of(request.scope)
         try:
             principal.require_role(role, action)
@@ -91,7 +91,6 @@ def rest_routes(context: RestContext) -> list[Route]:
         except AccessDeniedError as error:
             await context.auditor.denied(request.scope, 403, str(error))
             raise HTTPException(403, str(error)) from error
-        return principal
 
     async def upload(request: Request) -> JSONResponse:
         await authorize(request, Role.ANALYST, "uploading a file", unscoped=True)
@@ -178,14 +177,13 @@ def rest_routes(context: RestContext) -> list[Route]:
         try:
             await to_thread.run_sync(remove_dataset, context.store, context.upload_dir, file_id)
         except AnalyticsError as error:
-            status = 404 if isinstance(error, DatasetNotFoundError | InvalidArgumentError) else None
-            status = status or _status_for(error)
+            unknown = isinstance(error, DatasetNotFoundError | InvalidArgumentError)
+            status = 404 if unknown else _status_for(error)
             await context.auditor.record(
                 request.scope, "delete", FAILED, status=status, target=file_id, detail=str(error)
             )
-            if status == 404:
-                raise HTTPException(404, f"no upload with file_id {file_id!r}") from error
-            raise HTTPException(status, str(error)) from error
+            detail = f"no upload with file_id {file_id!r}" if unknown else str(error)
+            raise HTTPException(status, detail) from error
         await context.auditor.record(request.scope, "delete", SUCCESS, status=200, target=file_id)
         return JSONResponse({"success": True, "message": f"upload {file_id} deleted"})
 
