@@ -848,11 +848,13 @@ def _render_categories(call: ToolCall, slots: Slots) -> str:
             f"The lowest-selling category {span} was {row['category']} with "
             f"{_money(row['revenue'])} ({_pct(row['revenue_share_pct'])} of revenue)."
         )
-    rows = "; ".join(
-        f"{row['category']} {_money(row['revenue'])} ({_pct(row['revenue_share_pct'])})"
-        for row in data["categories"]
-    )
+    rows = "; ".join(_revenue_share(row, "category") for row in data["categories"])
     return f"Categories by revenue {span}: {rows}. Total revenue {_money(data['total_revenue'])}."
+
+
+def _revenue_share(row: Mapping[str, Any], name: str) -> str:
+    """'North 1,234.00 (12.5%)': a group's revenue and its share of the total."""
+    return f"{row[name]} {_money(row['revenue'])} ({_pct(row['revenue_share_pct'])})"
 
 
 def _render_reps(call: ToolCall, slots: Slots) -> str:
@@ -898,10 +900,7 @@ def _render_regions(call: ToolCall, slots: Slots) -> str:
             f"The region with the least revenue {span} was {row['region']} with "
             f"{_money(row['revenue'])} ({_pct(row['revenue_share_pct'])})."
         )
-    rows = "; ".join(
-        f"{row['region']} {_money(row['revenue'])} ({_pct(row['revenue_share_pct'])})"
-        for row in data["regions"]
-    )
+    rows = "; ".join(_revenue_share(row, "region") for row in data["regions"])
     return f"Revenue by region {span}: {rows}."
 
 
